@@ -1,0 +1,164 @@
+import { createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+
+/** The base62 alphabet used by token bodies and checksums (digits, upper case, lower case). */
+export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+/** Number of random base62 characters in a token body. 30 × log2(62) ≈ 178 bits of entropy. */
+export const TOKEN_BODY_LENGTH = 30;
+/** Number of base62 characters of the CRC32 checksum that follows the body (62^6 > 2^32). */
+export const TOKEN_CHECKSUM_LENGTH = 6;
+/** Length of the older hex body: 40 lowercase hex characters, no checksum. */
+export const LEGACY_HEX_LENGTH = 40;
+
+/** How one kind of token looks. */
+export interface TokenKindSpec {
+  /** Prefix that identifies the kind, e.g. `mul_`. Must be unique among the registered kinds. */
+  readonly prefix: string;
+  /**
+   * Also accept the older format: prefix + 40 lowercase hex characters, without a checksum.
+   * Existing deployments hold such tokens. Default: `false`.
+   */
+  readonly acceptLegacyHex?: boolean;
+}
+
+/** A map from kind name to its format. */
+export type TokenKinds = Readonly<Record<string, TokenKindSpec>>;
+
+/** The default kinds: personal access tokens (`mul_…`) and daemon tokens (`mdt_…`). */
+export const defaultTokenKinds: TokenKinds = Object.freeze({
+  pat: Object.freeze({ prefix: 'mul_' }),
+  daemon: Object.freeze({ prefix: 'mdt_' }),
+});
+
+/** Outcome of {@link TokenFormat.parse}. */
+export type ParsedToken =
+  | { readonly ok: true; readonly kind: string; readonly legacy: boolean }
+  | { readonly ok: false };
+
+/** A registry of token kinds with generation and offline validation. */
+export interface TokenFormat {
+  readonly kinds: TokenKinds;
+  /** A new token of `kind`: prefix + 30 random base62 characters + 6-character checksum. */
+  generate(kind: string): string;
+  /**
+   * Checks prefix, length, alphabet and checksum without any lookup. Garbage (wrong prefix,
+   * bad checksum, control characters, any length that is not a token's) is `{ ok: false }`.
+   */
+  parse(token: string): ParsedToken;
+}
+
+const BODY_RE = /^[0-9A-Za-z]+$/;
+const HEX_RE = /^[0-9a-f]+$/;
+
+/** Encodes the CRC32 of `body` as exactly six base62 characters (left-padded with `0`). */
+export function checksum(body: string): string {
+  let value = crc32(body);
+  let out = '';
+  for (let i = 0; i < TOKEN_CHECKSUM_LENGTH; i++) {
+    out = BASE62[value % 62] + out;
+    value = Math.floor(value / 62);
+  }
+  return out;
+}
+
+/** `length` unbiased random base62 characters (rejection sampling over random bytes). */
+export function randomBase62(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    const bytes = randomBytes(length * 2);
+    for (let i = 0; i < bytes.length && out.length < length; i++) {
+      const b = bytes[i]!;
+      // 248 = 4 × 62: bytes at or above it would bias the first characters of the alphabet.
+      if (b < 248) out += BASE62[b % 62];
+    }
+  }
+  return out;
+}
+
+/**
+ * Builds a token registry. Throws a `TypeError` when a prefix is empty, not ASCII
+ * alphanumeric/underscore, or shared by two kinds (parsing would be ambiguous).
+ */
+export function createTokenFormat(kinds: TokenKinds = defaultTokenKinds): TokenFormat {
+  const entries = Object.entries(kinds);
+  if (entries.length === 0) throw new TypeError('createTokenFormat: at least one kind is required');
+  for (const [name, spec] of entries) {
+    if (!/^[A-Za-z0-9_]{1,16}$/.test(spec.prefix)) {
+      throw new TypeError(`createTokenFormat: kind "${name}" has an invalid prefix`);
+    }
+    for (const [other, otherSpec] of entries) {
+      if (other !== name && otherSpec.prefix.startsWith(spec.prefix)) {
+        throw new TypeError(
+          `createTokenFormat: prefix of kind "${name}" is a prefix of kind "${other}"'s`,
+        );
+      }
+    }
+  }
+  const modern = TOKEN_BODY_LENGTH + TOKEN_CHECKSUM_LENGTH;
+
+  return {
+    kinds,
+    generate(kind) {
+      const spec = kinds[kind];
+      if (!spec) throw new TypeError(`generateToken: unknown token kind "${kind}"`);
+      const body = randomBase62(TOKEN_BODY_LENGTH);
+      return spec.prefix + body + checksum(body);
+    },
+    parse(token) {
+      if (typeof token !== 'string') return { ok: false };
+      for (let i = 0; i < entries.length; i++) {
+        const [kind, spec] = entries[i]!;
+        if (!token.startsWith(spec.prefix)) continue;
+        const rest = token.length - spec.prefix.length;
+        if (rest === modern) {
+          const body = token.slice(spec.prefix.length, spec.prefix.length + TOKEN_BODY_LENGTH);
+          const sum = token.slice(spec.prefix.length + TOKEN_BODY_LENGTH);
+          if (!BODY_RE.test(body) || !BODY_RE.test(sum)) return { ok: false };
+          return checksumEquals(checksum(body), sum) ? { ok: true, kind, legacy: false } : { ok: false };
+        }
+        if (rest === LEGACY_HEX_LENGTH && spec.acceptLegacyHex) {
+          return HEX_RE.test(token.slice(spec.prefix.length))
+            ? { ok: true, kind, legacy: true }
+            : { ok: false };
+        }
+        return { ok: false };
+      }
+      return { ok: false };
+    },
+  };
+}
+
+function checksumEquals(a: string, b: string): boolean {
+  // The checksum is public information, but comparing in constant time costs nothing here.
+  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
+
+const defaultFormat = createTokenFormat();
+
+/** Generates a token of a default kind (`pat` → `mul_…`, `daemon` → `mdt_…`). */
+export function generateToken(kind: string): string {
+  return defaultFormat.generate(kind);
+}
+
+/** Parses a token against the default kinds. See {@link TokenFormat.parse}. */
+export function parseToken(token: string): ParsedToken {
+  return defaultFormat.parse(token);
+}
+
+/** A function from plaintext token to the hash that is stored and used as a cache key. */
+export type TokenHasher = (token: string) => string;
+
+/**
+ * The hash under which a token is stored and cached: SHA-256 hex of the whole token
+ * (compatible with existing `token_hash` columns), or HMAC-SHA256 hex keyed with `pepper`
+ * when one is given, so that a leaked table cannot be checked against guessed tokens offline.
+ */
+export function createTokenHasher(options: { pepper?: string | Buffer } = {}): TokenHasher {
+  const { pepper } = options;
+  if (pepper === undefined) return (token) => hash('sha256', token, 'hex');
+  if (pepper.length === 0) throw new TypeError('createTokenHasher: pepper must not be empty');
+  return (token) => createHmac('sha256', pepper).update(token).digest('hex');
+}
+
+/** SHA-256 hex of `token`. Equivalent to `createTokenHasher()(token)`. */
+export const hashToken: TokenHasher = createTokenHasher();

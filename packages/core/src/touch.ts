@@ -1,0 +1,99 @@
+import { LRUCache } from 'lru-cache';
+import type { Logger, SharedTier, TokenStore } from './types.js';
+
+/** Options of {@link createTouchScheduler}. */
+export interface TouchSchedulerOptions {
+  store: TokenStore;
+  /** Minimum time between two `last_used_at` writes of one token, in ms. */
+  interval: number;
+  /** How often pending touches are written, in ms. */
+  flushEvery: number;
+  /** Bounds the per-token "last scheduled" memory. */
+  maxEntries: number;
+  clock: () => number;
+  logger: Logger;
+  tier?: SharedTier;
+  onBatch(ok: boolean, count: number): void;
+}
+
+/** Collects "token used" marks and writes them in batches, at most once per interval per token. */
+export interface TouchScheduler {
+  record(key: string, kind: string, tokenId: string): void;
+  /** Writes everything pending now. Never rejects. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createTouchScheduler(options: TouchSchedulerOptions): TouchScheduler {
+  const { store, interval, clock, logger, tier } = options;
+  // key → when this instance last scheduled a write for it. Bounded: forgetting a key costs at
+  // most one extra conditional UPDATE, which the database skips anyway.
+  const scheduled = new LRUCache<string, number>({ max: options.maxEntries });
+  let pending = new Map<string, { kind: string; tokenId: string }>();
+  let timer: NodeJS.Timeout | undefined;
+  let inflight: Promise<void> = Promise.resolve();
+
+  const schedule = () => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void flush();
+    }, options.flushEvery);
+    timer.unref();
+  };
+
+  const enqueue = (key: string, kind: string, tokenId: string) => {
+    pending.set(key, { kind, tokenId });
+    schedule();
+  };
+
+  function record(key: string, kind: string, tokenId: string): void {
+    const now = clock();
+    const last = scheduled.get(key);
+    if (last !== undefined && now - last < interval) return;
+    scheduled.set(key, now);
+    if (!tier?.claimTouch) return enqueue(key, kind, tokenId);
+    // Cluster-wide: only the instance that wins the claim writes this window.
+    tier.claimTouch(`touch:${key}`, interval).then(
+      (won) => won && enqueue(key, kind, tokenId),
+      () => enqueue(key, kind, tokenId),
+    );
+  }
+
+  async function write(batch: Map<string, { kind: string; tokenId: string }>): Promise<void> {
+    const byKind = new Map<string, string[]>();
+    for (const { kind, tokenId } of batch.values()) {
+      const ids = byKind.get(kind);
+      if (ids) ids.push(tokenId);
+      else byKind.set(kind, [tokenId]);
+    }
+    const now = clock();
+    for (const [kind, ids] of byKind) {
+      try {
+        await store.touch(kind, ids, new Date(now), new Date(now - interval));
+        options.onBatch(true, ids.length);
+      } catch (error) {
+        options.onBatch(false, ids.length);
+        logger.warn('authcache: writing last_used_at failed; auth is unaffected', {
+          kind,
+          tokens: ids.length,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+  }
+
+  function flush(): Promise<void> {
+    if (timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    const batch = pending;
+    pending = new Map();
+    // Serialise batches so that close() waits for a write already under way.
+    inflight = inflight.then(() => (batch.size > 0 ? write(batch) : undefined));
+    return inflight;
+  }
+
+  return { record, flush, close: flush };
+}

@@ -1,0 +1,155 @@
+/** Who a credential belongs to. Stores build it; adapters hang it on the request. */
+export interface Identity {
+  /** Token kind that resolved it: `pat`, `daemon`, `sigv4`, `jwt`, or a custom kind. */
+  readonly kind: string;
+  /** Primary key of the token row (never the token itself). */
+  readonly tokenId: string;
+  /** The principal: user id for a PAT, daemon id for a daemon token, `sub` for a JWT. */
+  readonly subject: string;
+  /** Granted scopes. Empty means "no scope restrictions were recorded". */
+  readonly scopes: readonly string[];
+  /** When the credential stops being valid, in epoch milliseconds; `null` = never. */
+  readonly expiresAt: number | null;
+  /** Display name of the token, when the store keeps one. */
+  readonly name?: string;
+  /** Workspace of a daemon token. */
+  readonly workspaceId?: string;
+  /** Daemon of a daemon token. */
+  readonly daemonId?: string;
+  /** Store- or kind-specific extras (e.g. JWT claims). Must never hold a plaintext secret. */
+  readonly attributes?: Readonly<Record<string, unknown>>;
+}
+
+/** Why a credential was not accepted. */
+export type FailureReason =
+  | 'missing'
+  | 'malformed'
+  | 'invalid'
+  | 'expired'
+  | 'revoked'
+  | 'insufficient_scope'
+  | 'unavailable';
+
+/** What `resolve()` returns. It never throws for an auth outcome. */
+export type ResolveResult =
+  | {
+      readonly ok: true;
+      readonly identity: Identity;
+      /** Hash of the credential, the key under which revocations are announced. */
+      readonly tokenHash: string;
+    }
+  | { readonly ok: false; readonly reason: FailureReason };
+
+/**
+ * The source of truth for tokens. Implementations: `pgTokenStore` (Postgres and PGlite).
+ * Every method may throw on an outage; the resolver turns that into `unavailable`.
+ */
+export interface TokenStore {
+  /**
+   * The hasher the store used when it saved tokens. When present, the auth cache uses it too,
+   * so a peppered store and its cache can never disagree.
+   */
+  readonly hashToken?: (token: string) => string;
+  /** The live token with this hash, or `null`. Revoked and expired rows must not be returned. */
+  findByHash(kind: string, tokenHash: string): Promise<Identity | null>;
+  /**
+   * Records use: sets `last_used_at = usedAt` on the given rows, only where it is null or
+   * older than `notUsedSince`. One call, one batched conditional UPDATE.
+   */
+  touch(kind: string, tokenIds: readonly string[], usedAt: Date, notUsedSince: Date): Promise<void>;
+  /**
+   * Marks the token revoked and returns the hashes that stopped being valid (empty when no
+   * such live token exists, or it belongs to another subject when `subject` is given).
+   */
+  revoke(kind: string, tokenId: string, options?: { subject?: string }): Promise<string[]>;
+}
+
+/** A value held in the shared tier. */
+export type SharedValue =
+  | { readonly type: 'identity'; readonly identity: Identity }
+  | { readonly type: 'revoked' };
+
+/**
+ * An optional shared cache between the in-process LRU and the store (e.g. `redisTier`).
+ * Implementations bound every call with a timeout; any throw is treated as a miss.
+ */
+export interface SharedTier {
+  /** The cached value and the key's current generation (0 when the key was never invalidated). */
+  get(key: string): Promise<{ value: SharedValue | undefined; generation: number }>;
+  /**
+   * Stores `value` for `ttlMs` unless the key already holds a value (tombstones win) or its
+   * generation moved past `generation` while the value was being loaded.
+   */
+  fill(key: string, value: SharedValue, ttlMs: number, generation: number): Promise<void>;
+  /** Bumps the generation and drops the value; writes a tombstone for `tombstoneMs` if > 0. */
+  invalidate(key: string, tombstoneMs: number): Promise<void>;
+  /**
+   * Cluster-wide touch throttle: `true` for exactly one caller per key per window.
+   * Absent means every instance decides for itself.
+   */
+  claimTouch?(key: string, windowMs: number): Promise<boolean>;
+  close?(): Promise<void>;
+}
+
+/** One invalidation, as carried by a bus. */
+export interface InvalidationMessage {
+  readonly kind: string;
+  readonly tokenHash: string;
+  /** `revoked` writes a tombstone; `invalidated` only drops cached state. */
+  readonly reason: 'revoked' | 'invalidated';
+}
+
+/** Handlers a bus calls for messages from other instances (or the database). */
+export interface InvalidationHandlers {
+  onInvalidate(message: InvalidationMessage): void;
+  /** The bus may have missed messages (e.g. the stream was trimmed): drop every cached entry. */
+  onFlush(): void;
+}
+
+/** Carries invalidations between instances (e.g. `redisBus`, `pgBus`). */
+export interface InvalidationBus {
+  /** Announces an invalidation made by this instance. Must not deliver it back to itself. */
+  publish(message: InvalidationMessage): Promise<void>;
+  /** Starts delivering remote invalidations. Resolves once the subscription is live. */
+  start(handlers: InvalidationHandlers): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What listeners of `auth.onInvalidate` receive: local and remote invalidations, and flushes. */
+export type InvalidationEvent =
+  | ({ readonly type: 'invalidate' } & InvalidationMessage)
+  | { readonly type: 'flush' };
+
+/** Minimal logger. Messages never contain a token or a secret. */
+export interface Logger {
+  warn(message: string, details?: Record<string, unknown>): void;
+}
+
+/** Counters returned by `auth.stats()`. */
+export interface AuthCacheStats {
+  /** Resolves answered from the in-process LRU (positive entries). */
+  hits: number;
+  /** Resolves answered from a negative or tombstone entry. */
+  negativeHits: number;
+  /** Resolves that had to go past L1. */
+  misses: number;
+  /** Resolves rejected by the format check, before any lookup. */
+  malformed: number;
+  /** Shared-tier hits, misses and errors. */
+  l2Hits: number;
+  l2Misses: number;
+  l2Errors: number;
+  /** `findByHash` calls and how many of them failed. */
+  storeQueries: number;
+  storeErrors: number;
+  /** Fills dropped because an invalidation raced the load. */
+  droppedFills: number;
+  invalidations: number;
+  /** Touch batches written and failed, and token ids written. */
+  touchBatches: number;
+  touchErrors: number;
+  touchedTokens: number;
+  /** Current entry counts. */
+  size: number;
+  negativeSize: number;
+}
