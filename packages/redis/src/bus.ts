@@ -113,8 +113,13 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     flushes: 0,
   };
   let lastId = '0-0';
-  /** Highest deleted id already accounted for by a flush, so one trim flushes once. */
-  let flushedThrough = '0-0';
+  /**
+   * How many entries the stream had ever received up to and including `lastId` (its
+   * `entries-added` when we synced, plus every entry read since). When the stream has removed
+   * more entries than that, some of what it removed was never read: a gap. `undefined` on
+   * Redis < 7, which does not report `entries-added`.
+   */
+  let addedThroughLastId: number | undefined = 0;
   let reader: Redis | Cluster | undefined;
   let loop: Promise<void> | undefined;
   let closed = false;
@@ -142,60 +147,60 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     });
   }
 
-  /** The id of the newest entry, or `0-0` when the stream does not exist. */
-  async function newestId(client: Redis | Cluster): Promise<string> {
-    const entries = (await client.call('XREVRANGE', stream, '+', '-', 'COUNT', '1')) as [
-      string,
-      unknown,
-    ][];
-    return entries[0]?.[0] ?? '0-0';
+  async function streamInfo(client: Redis | Cluster): Promise<Record<string, unknown> | undefined> {
+    try {
+      const raw = (await client.call('XINFO', 'STREAM', stream)) as unknown[];
+      const info: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < raw.length; i += 2) info[String(raw[i])] = raw[i + 1];
+      return info;
+    } catch (error) {
+      if (/no such key/i.test(String((error as Error)?.message))) return undefined;
+      throw error;
+    }
+  }
+
+  /** Continues after the newest entry the stream ever had (used at start and after a flush). */
+  function syncTo(info: Record<string, unknown> | undefined): void {
+    lastId = info ? String(info['last-generated-id'] ?? '0-0') : '0-0';
+    const added = info?.['entries-added'];
+    addedThroughLastId = info === undefined ? 0 : typeof added === 'number' ? added : undefined;
   }
 
   /**
-   * Did the stream lose entries after `lastId` that we never read? Then our cache may hold
-   * something that was revoked meanwhile: flush it.
+   * Did the stream lose entries after `lastId` that we never read (trimmed by `MAXLEN` while we
+   * were away, or the whole stream was lost)? Then our cache may hold something revoked
+   * meanwhile: flush it, and continue after the newest entry.
    */
   async function checkGap(client: Redis | Cluster, handlers: InvalidationHandlers): Promise<void> {
-    let info: Record<string, unknown>;
-    try {
-      const raw = (await client.call('XINFO', 'STREAM', stream)) as unknown[];
-      info = {};
-      for (let i = 0; i + 1 < raw.length; i += 2) info[String(raw[i])] = raw[i + 1];
-    } catch (error) {
-      if (!/no such key/i.test(String((error as Error)?.message))) throw error;
+    const info = await streamInfo(client);
+    if (info === undefined) {
       // The stream is gone (Redis restarted without persistence, or it was deleted): whatever
       // was published since our last read is lost.
       if (lastId !== '0-0') flush(handlers, 'the invalidation stream disappeared');
-      lastId = '0-0';
+      syncTo(undefined);
       return;
     }
     const lastGenerated = String(info['last-generated-id'] ?? '0-0');
-    if (compareStreamIds(lastGenerated, lastId) < 0) {
-      // Recreated with lower ids: restart from its beginning, and we may have missed some.
-      flush(handlers, 'the invalidation stream was recreated');
-      lastId = '0-0';
-      return;
-    }
-    const maxDeleted = info['max-deleted-entry-id'];
-    if (typeof maxDeleted === 'string') {
-      if (
-        compareStreamIds(maxDeleted, lastId) > 0 &&
-        compareStreamIds(maxDeleted, flushedThrough) > 0
-      ) {
-        flushedThrough = maxDeleted;
-        flush(handlers, 'the invalidation stream was trimmed past the last id read');
+    const added = info['entries-added'];
+    const length = Number(info.length ?? 0);
+    let gap: string | undefined;
+    if (compareStreamIds(lastGenerated, lastId) < 0) gap = 'the invalidation stream was recreated';
+    else if (typeof added === 'number' && addedThroughLastId !== undefined) {
+      if (added < addedThroughLastId) gap = 'the invalidation stream was recreated';
+      else if (added - length > addedThroughLastId) {
+        gap = 'the invalidation stream was trimmed past the last entry read';
       }
-      return;
-    }
-    // Redis < 7 has no max-deleted-entry-id: an oldest entry newer than ours means a gap may exist.
-    const first = info['first-entry'];
-    const firstId = Array.isArray(first) ? String(first[0]) : undefined;
-    if (firstId && lastId !== '0-0' && compareStreamIds(firstId, lastId) > 0) {
-      if (compareStreamIds(firstId, flushedThrough) > 0) {
-        flushedThrough = firstId;
-        flush(handlers, 'the invalidation stream was trimmed past the last id read');
+    } else {
+      // Redis < 7: an oldest entry newer than ours means a gap may exist (conservative).
+      const first = info['first-entry'];
+      const firstId = Array.isArray(first) ? String(first[0]) : undefined;
+      if (firstId && lastId !== '0-0' && compareStreamIds(firstId, lastId) > 0) {
+        gap = 'the invalidation stream was trimmed past the last entry read';
       }
     }
+    if (gap === undefined) return;
+    flush(handlers, gap);
+    syncTo(info);
   }
 
   function flush(handlers: InvalidationHandlers, why: string): void {
@@ -207,6 +212,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   function deliver(handlers: InvalidationHandlers, entries: [string, unknown][]): void {
     for (const [id, fields] of entries) {
       lastId = id;
+      if (addedThroughLastId !== undefined) addedThroughLastId++;
       const record = fieldsToRecord(fields);
       if (record.o === origin) {
         counters.ignoredOwn++;
@@ -226,6 +232,46 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     }
   }
 
+  /**
+   * One `XREAD BLOCK` from `lastId`. ioredis drops (never settles) a command whose connection
+   * closed when `autoResendUnfulfilledCommands` is off, so the read also fails when the
+   * connection closes, and, as a backstop (e.g. a Cluster node's connection), when it takes well
+   * past its block time.
+   */
+  function readOnce(client: Redis | Cluster): Promise<[string, [string, unknown][]][] | null> {
+    return new Promise((resolve, reject) => {
+      const onClose = () => settle(() => reject(new Error('the reading connection closed')));
+      const watchdog = setTimeout(
+        () => settle(() => reject(new Error('XREAD did not return in time'))),
+        blockMs + 2_000,
+      );
+      let settled = false;
+      const settle = (finish: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(watchdog);
+        client.off('close', onClose);
+        finish();
+      };
+      client.once('close', onClose);
+      (
+        client.call(
+          'XREAD',
+          'COUNT',
+          String(batch),
+          'BLOCK',
+          String(blockMs),
+          'STREAMS',
+          stream,
+          lastId,
+        ) as Promise<[string, [string, unknown][]][] | null>
+      ).then(
+        (value) => settle(() => resolve(value)),
+        (error) => settle(() => reject(error)),
+      );
+    });
+  }
+
   async function run(client: Redis | Cluster, handlers: InvalidationHandlers): Promise<void> {
     let needsGapCheck = false;
     let delay = retryDelayMs;
@@ -235,16 +281,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
           await checkGap(client, handlers);
           needsGapCheck = false;
         }
-        const result = (await client.call(
-          'XREAD',
-          'COUNT',
-          String(batch),
-          'BLOCK',
-          String(blockMs),
-          'STREAMS',
-          stream,
-          lastId,
-        )) as [string, [string, unknown][]][] | null;
+        const result = await readOnce(client);
         delay = retryDelayMs;
         if (!result) continue;
         for (const [, entries] of result) {
@@ -310,7 +347,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       for (;;) {
         if (closed) return;
         try {
-          lastId = await newestId(client);
+          syncTo(await streamInfo(client));
           break;
         } catch (error) {
           logger.warn('authcache: the invalidation stream is not reachable yet; retrying', {
