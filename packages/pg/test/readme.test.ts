@@ -18,10 +18,14 @@ it('the README quick start runs and prints what it promises', async () => {
   const file = `${packageDir}.readme-quickstart-${process.pid}.ts`;
   writeFileSync(file, snippet!);
   try {
-    const { stdout } = await run(process.execPath, ['--conditions=source', '--import', 'tsx', file], {
-      cwd: repoRoot,
-      timeout: 60_000,
-    });
+    const { stdout } = await run(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', file],
+      {
+        cwd: repoRoot,
+        timeout: 60_000,
+      },
+    );
     const lines = stdout.trim().split('\n');
     const expected = promised!.trim().split('\n');
     expect(lines).toHaveLength(expected.length);
