@@ -8,7 +8,8 @@ const run = promisify(execFile);
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 
-it('the README quick start runs and prints what it promises', async () => {
+// Boots PGlite in a child process: generous timeouts so a loaded CI machine is not a failure.
+it('the README quick start runs and prints what it promises', { timeout: 120_000 }, async () => {
   const readme = readFileSync(`${packageDir}README.md`, 'utf8');
   const blocks = [...readme.matchAll(/```(\w*)\n([\s\S]*?)```/g)];
   const snippet = blocks.find(([, lang]) => lang === 'ts')?.[2];
@@ -23,7 +24,7 @@ it('the README quick start runs and prints what it promises', async () => {
       ['--conditions=source', '--import', 'tsx', file],
       {
         cwd: repoRoot,
-        timeout: 60_000,
+        timeout: 110_000,
       },
     );
     const lines = stdout.trim().split('\n');

@@ -296,6 +296,21 @@ describe('createAuthCache over pgTokenStore, counted at the database', () => {
     }
   });
 
+  it('a peppered store and its auth cache agree on hashes', async () => {
+    const peppered = pgTokenStore({ db: storePool, schema, pepper: 'resolver-pepper' });
+    const created = await peppered.createPat({ userId: 'pepper', name: 'p' });
+    const auth = createAuthCache({ store: peppered });
+    expect(auth.hashToken(created.token)).toBe(peppered.hashToken(created.token));
+    expect(auth.hashToken(created.token)).not.toBe(store.hashToken(created.token));
+    const result = await auth.resolve('pat', created.token);
+    expect(result.ok && result.identity.tokenId).toBe(created.id);
+    // The unpeppered cache cannot find it: the stored hash is the HMAC.
+    const plain = createAuthCache({ store });
+    expect(await plain.resolve('pat', created.token)).toEqual({ ok: false, reason: 'invalid' });
+    await auth.close();
+    await plain.close();
+  });
+
   it('close() writes pending touches to the database', async () => {
     const created = await store.createPat({ userId: 'closer', name: 'c' });
     const daemon = await store.createDaemonToken({ workspaceId: 'ws', daemonId: 'dm' });
