@@ -143,6 +143,13 @@ export async function startPrivateRedis(port?: number) {
       await exited;
     },
     restart: launch,
+    /** Freezes the server (SIGSTOP): connections stay open, nothing answers. */
+    freeze() {
+      child?.kill('SIGSTOP');
+    },
+    thaw() {
+      child?.kill('SIGCONT');
+    },
   };
 }
 
