@@ -12,6 +12,7 @@ export type {
   CreateDaemonTokenInput,
   CreatedToken,
   CreatePatInput,
+  DaemonTokenSummary,
   ListPatsOptions,
   PatSummary,
   PgTokenStore,
