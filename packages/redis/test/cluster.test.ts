@@ -105,7 +105,7 @@ describe('on a Redis Cluster', () => {
       });
       await tier.invalidate(key, 5_000);
       await tier.fill(key, { type: 'identity', identity: identity(String(i)) }, 10_000, generation);
-      expect(await tier.get(key)).toEqual({ value: { type: 'revoked' }, generation: 1 });
+      expect(await tier.get(key)).toMatchObject({ value: { type: 'revoked' }, generation: 1 });
       expect(await tier.claimTouch!(`touch:${key}`, 10_000)).toBe(true);
       expect(await tier.claimTouch!(`touch:${key}`, 10_000)).toBe(false);
     }

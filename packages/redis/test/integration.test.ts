@@ -192,6 +192,28 @@ describe('a fill racing a revoke', () => {
   });
 });
 
+describe('L2 hits', () => {
+  it('fill L1 for no longer than the value has left in Redis', async () => {
+    let now = Date.now();
+    const a = await instance({ buses: [] });
+    const b = await instance({ buses: [], clock: () => now });
+    const { token, hash } = await newPat();
+    expect((await a.auth.resolve('pat', token)).ok).toBe(true);
+    await waitFor(async () => (await redis.pttl(`${prefix}{pat:${hash}}`)) > 0);
+    // Only 2 s left in Redis, while B's ttl is 60 s.
+    await redis.pexpire(`${prefix}{pat:${hash}}`, 2_000);
+    expect((await b.auth.resolve('pat', token)).ok).toBe(true);
+    expect(b.auth.stats()).toMatchObject({ l2Hits: 1, storeQueries: 0 });
+    now += 1_000;
+    expect((await b.auth.resolve('pat', token)).ok).toBe(true);
+    expect(b.auth.stats().hits).toBe(1);
+    // Past what Redis had left: B's L1 entry is gone too, B asks again.
+    now += 1_500;
+    expect((await b.auth.resolve('pat', token)).ok).toBe(true);
+    expect(b.auth.stats().misses).toBe(2);
+  });
+});
+
 describe('cluster-wide touch throttle', () => {
   async function countTouchStatements(
     run: (opts: Partial<InstanceOptions>) => Promise<void>,

@@ -35,10 +35,14 @@ describe('redisTier against a real Redis', () => {
     const tier = redisTier({ redis, prefix });
     expect(await tier.get('pat:aaa')).toEqual({ value: undefined, generation: 0 });
     await tier.fill('pat:aaa', { type: 'identity', identity: identity('1') }, 10_000, 0);
-    expect(await tier.get('pat:aaa')).toEqual({
+    const hit = await tier.get('pat:aaa');
+    expect(hit).toMatchObject({
       value: { type: 'identity', identity: identity('1') },
       generation: 0,
     });
+    // The remaining lifetime comes back with the value, so L1 never outlives it.
+    expect(hit.ttlMs).toBeGreaterThan(9_000);
+    expect(hit.ttlMs).toBeLessThanOrEqual(10_000);
     const pttl = await redis.pttl(`${prefix}{pat:aaa}`);
     expect(pttl).toBeGreaterThan(9_000);
     expect(pttl).toBeLessThanOrEqual(10_000);
@@ -67,7 +71,7 @@ describe('redisTier against a real Redis', () => {
     expect(await tier.get('pat:inv')).toEqual({ value: undefined, generation: 1 });
     await tier.invalidate('pat:inv', 5_000);
     await tier.invalidate('pat:inv', 0);
-    expect(await tier.get('pat:inv')).toEqual({ value: { type: 'revoked' }, generation: 3 });
+    expect(await tier.get('pat:inv')).toMatchObject({ value: { type: 'revoked' }, generation: 3 });
     // The generation outlives the tombstone.
     expect(await redis.pttl(`${prefix}{pat:inv}:g`)).toBeGreaterThan(5_000);
   });
