@@ -192,6 +192,23 @@ describe('redisBus', () => {
     await away.close();
   });
 
+  it('retries a publish that failed while Redis was unreachable', async () => {
+    const stream = `${prefix}retry`;
+    const b = recorder();
+    await startBus(stream, b.handlers);
+    const away = await awayBus(stream, recorder().handlers);
+    away.proxy.cut();
+    await waitFor(() => away.client.status !== 'ready');
+    await expect(
+      away.bus.publish({ kind: 'pat', tokenHash: 'during-outage', reason: 'revoked' }),
+    ).rejects.toThrow();
+    expect(away.bus.stats()).toMatchObject({ publishErrors: 1, pending: 1 });
+    away.proxy.resume();
+    await waitFor(() => b.messages.some((m) => m.tokenHash === 'during-outage'));
+    expect(away.bus.stats()).toMatchObject({ republished: 1, pending: 0 });
+    await away.close();
+  });
+
   it('starts once Redis is reachable, and close() stops it', async () => {
     const stream = `${prefix}late`;
     const proxy = await startProxy(redisTarget());
@@ -226,6 +243,7 @@ async function awayBus(stream: string, handlers: ReturnType<typeof recorder>['ha
   return {
     proxy,
     bus,
+    client,
     async close() {
       await bus.close();
       client.disconnect();
