@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { InvalidationMessage } from '@authcache/core';
 import { compareStreamIds, type RedisBus, redisBus } from '@authcache/redis';
 import type { Redis } from 'ioredis';
@@ -126,9 +127,11 @@ describe('redisBus', () => {
     const a = recorder();
     const b = recorder();
     const busA = await startBus(stream, a.handlers);
-    const busB = await startBus(stream, b.handlers, { connectionName: 'authcache-bus-kill-test' });
+    // Unique, so that a concurrent run of this file elsewhere is never hit.
+    const name = `authcache-bus-kill-${randomUUID()}`;
+    const busB = await startBus(stream, b.handlers, { connectionName: name });
     // Publish while B's reader is gone: the message waits in the stream.
-    expect(await killReader('authcache-bus-kill-test')).toBe(1);
+    expect(await killReader(name)).toBe(1);
     await busA.publish({ kind: 'pat', tokenHash: 'during-outage', reason: 'revoked' });
     await waitFor(() => b.messages.length === 1);
     expect(b.messages[0]?.tokenHash).toBe('during-outage');

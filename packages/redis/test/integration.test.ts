@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { PgTokenStore } from '@authcache/pg';
 import { redisTier } from '@authcache/redis';
 import type { Redis } from 'ioredis';
@@ -134,7 +135,7 @@ describe('revocation across instances', () => {
   });
 
   it('catches up after the bus connection is killed (CLIENT KILL) while a revoke happens', async () => {
-    const name = `authcache-it-kill-${Date.now()}`;
+    const name = `authcache-it-kill-${randomUUID()}`;
     const a = await instance();
     const b = await instance({ connectionName: name });
     const { id, token } = await newPat();

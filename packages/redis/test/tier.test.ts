@@ -7,6 +7,7 @@ import {
   dropPrefix,
   keysUnder,
   redisTarget,
+  startPrivateRedis,
   startProxy,
   uniquePrefix,
 } from './support/redis.js';
@@ -90,11 +91,20 @@ describe('redisTier against a real Redis', () => {
     expect(await tier.get('pat:junk')).toEqual({ value: undefined, generation: 0 });
   });
 
-  it('re-loads its scripts after SCRIPT FLUSH', async () => {
-    const tier = redisTier({ redis, prefix });
-    await redis.script('FLUSH');
-    await tier.fill('pat:noscript', { type: 'identity', identity: identity('4') }, 10_000, 0);
-    expect((await tier.get('pat:noscript')).value?.type).toBe('identity');
+  it('re-loads its scripts after SCRIPT FLUSH (private server: the shared one is left alone)', async () => {
+    const server = await startPrivateRedis();
+    const own = await connect(server.url);
+    try {
+      const tier = redisTier({ redis: own, prefix });
+      await tier.fill('pat:noscript', { type: 'identity', identity: identity('4') }, 10_000, 0);
+      await own.script('FLUSH');
+      await tier.fill('pat:noscript2', { type: 'identity', identity: identity('5') }, 10_000, 0);
+      expect((await tier.get('pat:noscript2')).value?.type).toBe('identity');
+      expect(tier.stats().errors).toBe(0);
+    } finally {
+      own.disconnect();
+      await server.kill();
+    }
   });
 
   it('names the value and generation keys of a token with one hash tag', async () => {
