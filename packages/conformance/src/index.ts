@@ -7,6 +7,7 @@ export type { ConformanceCase, Expectation, RouteSpec } from './cases.js';
 export { cases, routes } from './cases.js';
 export type { Fixture, JwksServer } from './fixture.js';
 export { createFixture, deadUrl, JWT_SECRET, signHs256, startJwksServer } from './fixture.js';
+export { runHeartbeat } from './heartbeat.js';
 export type { CuttableProxy, SchemaStats } from './postgres.js';
 export {
   createPool,
