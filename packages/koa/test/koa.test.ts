@@ -50,7 +50,7 @@ describe('koa adapter', () => {
   it('headers survive an upstream error handler that rethrows', async () => {
     const app = new Koa<AuthState>();
     const seen: number[] = [];
-    app.use(async (ctx, next) => {
+    app.use(async (_ctx, next) => {
       try {
         await next();
       } catch (error) {
