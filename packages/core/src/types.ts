@@ -6,7 +6,7 @@ export interface Identity {
   readonly tokenId: string;
   /** The principal: user id for a PAT, daemon id for a daemon token, `sub` for a JWT. */
   readonly subject: string;
-  /** Granted scopes. Empty means "no scope restrictions were recorded". */
+  /** Granted scopes. A route that requires scopes accepts only identities listing every one. */
   readonly scopes: readonly string[];
   /** When the credential stops being valid, in epoch milliseconds; `null` = never. */
   readonly expiresAt: number | null;
