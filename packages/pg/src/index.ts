@@ -1,3 +1,10 @@
+export type {
+  AccessKeyRow,
+  AccessKeySummary,
+  PgAccessKeyStore,
+  PgAccessKeyStoreOptions,
+} from './access-keys.js';
+export { accessKeyMigration, pgAccessKeyStore } from './access-keys.js';
 export type { EmbeddedDb, EmbeddedDbOptions } from './embedded.js';
 export { createEmbeddedDb } from './embedded.js';
 export type { MigrateOptions, MigrateResult } from './migrate.js';

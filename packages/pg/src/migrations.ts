@@ -1,3 +1,5 @@
+import { accessKeyMigration } from './access-keys.js';
+
 /**
  * One schema change. `id` is recorded in `<schema>.authcache_migrations` once applied, so it must
  * never change; `up(schema)` returns the SQL script (several statements allowed) and receives the
@@ -50,4 +52,5 @@ CREATE INDEX IF NOT EXISTS daemon_token_workspace_id_idx
   ON ${s}.daemon_token (workspace_id, daemon_id);
 `,
   },
+  accessKeyMigration,
 ];
