@@ -1,3 +1,22 @@
+export type {
+  AccessKeyRepository,
+  AccessKeys,
+  AccessKeysOptions,
+  CachedAccessKeyLookupOptions,
+  CachedSigV4VerifierOptions,
+  CreatedAccessKey,
+  CreatedSessionCredentials,
+} from './access-keys.js';
+export {
+  ACCESS_KEY_ID_PATTERN,
+  cachedAccessKeyLookup,
+  createAccessKeys,
+  createCachedSigV4Verifier,
+  generateAccessKeyId,
+  generateSecretAccessKey,
+  SIGV4_KIND,
+  withAccessKeys,
+} from './access-keys.js';
 export type { AwsChunkedOptions, BodyVerifier, ChunkSigningContext } from './body.js';
 export {
   bodyVerifierStream,
@@ -24,6 +43,8 @@ export type {
   SigV4ErrorResponseOptions,
 } from './errors.js';
 export { SIGV4_ERROR_STATUS, SigV4Error, sigv4ErrorResponse } from './errors.js';
+export type { SecretKeyring, SecretKeyringOptions } from './keyring.js';
+export { createSecretKeyring } from './keyring.js';
 export type { SigningKeyCache, SigningKeyCacheOptions } from './signing-key.js';
 export {
   createSigningKeyCache,
