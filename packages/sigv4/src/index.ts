@@ -45,6 +45,12 @@ export type {
 export { SIGV4_ERROR_STATUS, SigV4Error, sigv4ErrorResponse } from './errors.js';
 export type { SecretKeyring, SecretKeyringOptions } from './keyring.js';
 export { createSecretKeyring } from './keyring.js';
+export {
+  readNodeBody,
+  sigv4RequestFromNode,
+  verifiedNodeBody,
+  writeSigV4Error,
+} from './node.js';
 export type { SigningKeyCache, SigningKeyCacheOptions } from './signing-key.js';
 export {
   createSigningKeyCache,
