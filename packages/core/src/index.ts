@@ -1,6 +1,6 @@
-export * from './types.js';
-export * from './tokens.js';
-export { clampTtlToExpiry, createAuthCache } from './auth-cache.js';
 export type { AuthCache, AuthCacheOptions } from './auth-cache.js';
-export { createTouchScheduler } from './touch.js';
+export { clampTtlToExpiry, createAuthCache } from './auth-cache.js';
+export * from './tokens.js';
 export type { TouchScheduler, TouchSchedulerOptions } from './touch.js';
+export { createTouchScheduler } from './touch.js';
+export * from './types.js';

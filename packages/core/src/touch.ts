@@ -52,7 +52,10 @@ export function createTouchScheduler(options: TouchSchedulerOptions): TouchSched
     const last = scheduled.get(key);
     if (last !== undefined && now - last < interval) return;
     scheduled.set(key, now);
-    if (!tier?.claimTouch) return enqueue(key, kind, tokenId);
+    if (!tier?.claimTouch) {
+      enqueue(key, kind, tokenId);
+      return;
+    }
     // Cluster-wide: only the instance that wins the claim writes this window.
     tier.claimTouch(`touch:${key}`, interval).then(
       (won) => won && enqueue(key, kind, tokenId),
@@ -70,7 +73,9 @@ export function createTouchScheduler(options: TouchSchedulerOptions): TouchSched
     const now = clock();
     for (const [kind, ids] of byKind) {
       try {
-        await store.touch(kind, ids, new Date(now), new Date(now - interval));
+        // The store skips rows used after `notUsedSince`; +1 makes a row last touched exactly one
+        // interval ago eligible, matching the scheduler's own "at most once per interval".
+        await store.touch(kind, ids, new Date(now), new Date(now - interval + 1));
         options.onBatch(true, ids.length);
       } catch (error) {
         options.onBatch(false, ids.length);

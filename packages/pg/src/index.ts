@@ -17,6 +17,7 @@ export type {
   CreateDaemonTokenInput,
   CreatedToken,
   CreatePatInput,
+  DaemonTokenSummary,
   ListPatsOptions,
   PatSummary,
   PgTokenStore,
