@@ -508,7 +508,8 @@ export function createSigV4Verifier<P = unknown>(
       raw = parseAuthorizationHeader(authorization);
       const xAmzDate = headers.get('x-amz-date');
       if (xAmzDate) {
-        const time = xAmzDate.length === 1 ? parseAmzDate(xAmzDate[0]!.trim()) : undefined;
+        const value = xAmzDate.length === 1 ? xAmzDate[0]!.trim() : '';
+        const time = parseAmzDate(value);
         if (time === undefined) {
           throw new SigV4Error(
             'AccessDenied',
@@ -516,6 +517,8 @@ export function createSigV4Verifier<P = unknown>(
           );
         }
         requestTime = time;
+        // Exactly what the client signed.
+        amzDate = value;
       } else {
         const date = headers.get('date');
         const time = date?.length === 1 ? parseHttpDate(date[0]!) : undefined;
@@ -526,8 +529,8 @@ export function createSigV4Verifier<P = unknown>(
           );
         }
         requestTime = time;
+        amzDate = formatAmzDate(requestTime);
       }
-      amzDate = formatAmzDate(requestTime);
       const tokens = headers.get('x-amz-security-token');
       if (tokens) {
         if (tokens.length !== 1)
