@@ -45,10 +45,13 @@ export type {
 export { SIGV4_ERROR_STATUS, SigV4Error, sigv4ErrorResponse } from './errors.js';
 export type { SecretKeyring, SecretKeyringOptions } from './keyring.js';
 export { createSecretKeyring } from './keyring.js';
+export type { VerifyNodeRequestOptions } from './node.js';
 export {
+  readAndRestoreNodeBody,
   readNodeBody,
   sigv4RequestFromNode,
   verifiedNodeBody,
+  verifyNodeRequest,
   writeSigV4Error,
 } from './node.js';
 export type { SigningKeyCache, SigningKeyCacheOptions } from './signing-key.js';
@@ -75,3 +78,4 @@ export {
   prepareSigV4Request,
   verifySigV4,
 } from './verify.js';
+export { bodyVerifierTransform, verifiedWebBody } from './web.js';

@@ -191,6 +191,8 @@ export interface SigV4Verifier<P = unknown> {
   /** Parses and canonicalises without any lookup; see {@link prepareSigV4Request}. */
   prepare(request: SigV4Request, options?: { now?: number }): PreparedSigV4 | SigV4Error;
   readonly signingKeyCache: SigningKeyCache | undefined;
+  /** S3 rules apply; `false` means the body's hash is signed, so callers must pass the body. */
+  readonly s3: boolean;
 }
 
 /** The pieces of a parsed and canonicalised request, before any key is looked up. */
@@ -914,6 +916,7 @@ export function createSigV4Verifier<P = unknown>(
 
   return {
     signingKeyCache: cache,
+    s3,
     prepare(request, prepareOptions) {
       try {
         return prepare(request, prepareOptions?.now ?? clock());
