@@ -86,9 +86,13 @@ export function readAndRestoreNodeBody(req: IncomingMessage, limit = 1024 * 1024
     const finish = (error: Error | undefined, body?: Buffer) => {
       req.off('readable', onReadable);
       req.off('error', finish);
+      req.off('end', onEnd);
       if (error) reject(error);
       else resolve(body!);
     };
+    // Only reached when the stream ends without a last 'readable' (an empty, already received
+    // body); a non-empty body is always put back by onReadable before 'end' can be emitted.
+    const onEnd = () => finish(undefined, Buffer.concat(chunks));
     const onReadable = () => {
       for (let chunk: Buffer | null = req.read(); chunk !== null; chunk = req.read()) {
         size += chunk.length;
@@ -107,6 +111,7 @@ export function readAndRestoreNodeBody(req: IncomingMessage, limit = 1024 * 1024
     };
     req.on('readable', onReadable);
     req.on('error', finish);
+    req.on('end', onEnd);
   });
 }
 
