@@ -59,8 +59,9 @@ export interface CachedAccessKeyLookupOptions {
 /**
  * A `lookupKey` for {@link createSigV4Verifier} that resolves access keys through the auth cache:
  * the expiry clamp and re-check, negative entries for unknown ids, single-flight and revocation
- * all apply as for other tokens. The cache holds only the sealed secret; it is opened per request
- * and never cached in the clear (only derived signing keys are, by the verifier).
+ * all apply as for other tokens. The cache holds only the sealed secret; it is opened only when the
+ * verifier must derive a signing key (a new key, day, region or sealing) and never kept in the
+ * clear (only derived signing keys are cached, by the verifier).
  *
  * Outcomes: unknown or revoked → `null` (`InvalidAccessKeyId`); expired → `ExpiredToken`;
  * store unreachable → `ServiceUnavailable` (503); a secret the keyring cannot open → `InternalError`.
@@ -100,21 +101,30 @@ export function cachedAccessKeyLookup(
     if (typeof envelope !== 'string') {
       throw new SigV4Error('InternalError', 'The access key has no sealed secret.');
     }
-    let secret: string;
-    try {
-      secret = keyring.open(envelope, accessKeyId);
-    } catch {
-      throw new SigV4Error('InternalError', 'The access key secret could not be opened.');
-    }
+    // Opened only when no signing key derived from this very envelope is cached: the plaintext
+    // exists for the derivation and is never kept.
+    const secret = () => {
+      try {
+        return keyring.open(envelope, accessKeyId);
+      } catch {
+        throw new SigV4Error('InternalError', 'The access key secret could not be opened.');
+      }
+    };
     return {
       secret,
-      // Unique per sealing (key id + IV): re-sealing derives afresh, nothing else does.
-      secretVersion: createHash('sha256').update(envelope).digest('base64url').slice(0, 22),
+      // Unique per sealing (key id + random IV): re-sealing derives afresh, nothing else does.
+      secretVersion: envelopeVersion(envelope),
       ...(typeof sessionTokenHash === 'string' ? { sessionTokenHash } : {}),
       expiresAt: identity.expiresAt,
       principal: identity,
     };
   };
+}
+
+/** `<keyId>.<iv>` of an envelope (`v1.<keyId>.<iv>.<ciphertext>.<tag>`): changes with every sealing. */
+function envelopeVersion(envelope: string): string {
+  const parts = envelope.split('.', 3);
+  return `${parts[1] ?? ''}.${parts[2] ?? ''}`;
 }
 
 /** Options of {@link createCachedSigV4Verifier}. */

@@ -62,11 +62,16 @@ export interface SigV4Request {
 
 /** What {@link SigV4VerifierOptions.lookupKey} returns for a known access key. */
 export interface SigV4Key<P = unknown> {
-  /** The secret access key. Never logged, returned or cached by the verifier. */
-  readonly secret: string | Uint8Array;
+  /**
+   * The secret access key, or a function returning it (e.g. decrypting it), which is only called
+   * when no signing key derived from it is cached. Never logged, returned or cached by the
+   * verifier. A function may throw a {@link SigV4Error} to refuse the request.
+   */
+  readonly secret: string | Uint8Array | (() => string | Uint8Array);
   /**
    * Changes whenever the secret changes; part of the signing-key cache key. Default: a
-   * SHA-256 fingerprint of `secret` (costs one hash per request).
+   * SHA-256 fingerprint of the secret (costs one hash, and a call of a `secret` function, per
+   * request).
    */
   readonly secretVersion?: string;
   /** Session credentials: the session token itself … */
@@ -844,9 +849,10 @@ export function createSigV4Verifier<P = unknown>(
     if (expiresAt !== null && now >= expiresAt) throw new SigV4Error('ExpiredToken');
     checkSessionToken(key, prepared.securityToken);
 
-    const version = key.secretVersion ?? secretFingerprint(key.secret);
+    const secretOf = () => (typeof key.secret === 'function' ? key.secret() : key.secret);
+    const version = key.secretVersion ?? secretFingerprint(secretOf());
     const derive = () =>
-      deriveSigningKey(key.secret, prepared.date, prepared.region, prepared.service);
+      deriveSigningKey(secretOf(), prepared.date, prepared.region, prepared.service);
     const signingKey = cache
       ? cache.get(
           prepared.accessKeyId,

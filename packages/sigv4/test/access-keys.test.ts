@@ -37,7 +37,15 @@ function instance(db: pg.Pool, keys: Record<string, Buffer> = { k1 }, current = 
     ttl: 60_000,
     negativeTtl: 5_000,
   });
-  const keyring = createSecretKeyring({ keys, current });
+  const ring = createSecretKeyring({ keys, current });
+  let opens = 0;
+  const keyring = {
+    ...ring,
+    open(envelope: string, context: string) {
+      opens++;
+      return ring.open(envelope, context);
+    },
+  };
   const signingKeyCache = createSigningKeyCache();
   const verifier = createCachedSigV4Verifier({
     auth,
@@ -54,6 +62,8 @@ function instance(db: pg.Pool, keys: Record<string, Buffer> = { k1 }, current = 
     accessKeys,
     signingKeyCache,
     clock,
+    /** How often a sealed secret was opened. */
+    opens: () => opens,
     advance(ms: number) {
       offset += ms;
     },
@@ -99,6 +109,8 @@ describe('access keys through the auth cache (real Postgres)', () => {
     expect(code(second)).toBe('ok');
     expect(app.auth.stats()).toMatchObject({ storeQueries: 1, hits: 1 });
     expect(app.signingKeyCache.stats()).toMatchObject({ misses: 1, hits: 1 });
+    // The secret was opened once, to derive the signing key; the second request did not need it.
+    expect(app.opens()).toBe(1);
 
     const wrongSecret = await app.verifier.verify(
       await sign({
