@@ -9,6 +9,7 @@ import {
   type SigV4Key,
   type SigV4Request,
   type SigV4Result,
+  verifySigV4,
 } from '../src/index.js';
 import { HOST, KEY, NOW, presign, sign } from './sign.js';
 
@@ -145,6 +146,47 @@ describe('header form (S3)', () => {
         }),
       ),
     ).toBe('SignatureDoesNotMatch');
+  });
+
+  it('accepts a fetch Headers object and runs one-shot through verifySigV4', async () => {
+    const request = await sign({ headers: unsigned });
+    const headers = new Headers(request.headers);
+    expect(code(await s3Verifier().verify({ ...request, headers }))).toBe('ok');
+    const once = await verifySigV4(request, {
+      service: 's3',
+      region: 'us-east-1',
+      now: NOW,
+      lookupKey: (id) => keys.get(id) ?? null,
+    });
+    expect(code(once)).toBe('ok');
+  });
+
+  it('calls a secret function only when it must derive a signing key', async () => {
+    let calls = 0;
+    const lazy = s3Verifier({
+      lookupKey: () => ({
+        secret: () => {
+          calls++;
+          return KEY.secretAccessKey;
+        },
+        secretVersion: 'v1',
+        principal,
+      }),
+    });
+    const request = await sign({ headers: unsigned });
+    expect(code(await lazy.verify(request))).toBe('ok');
+    expect(code(await lazy.verify(request))).toBe('ok');
+    expect(calls).toBe(1);
+    const failing = s3Verifier({
+      lookupKey: () => ({
+        secret: () => {
+          throw new SigV4Error('InternalError', 'cannot open');
+        },
+        secretVersion: 'v1',
+        principal,
+      }),
+    });
+    expect(code(await failing.verify(request))).toBe('InternalError');
   });
 
   it('takes the host from :authority under HTTP/2', async () => {
