@@ -257,14 +257,16 @@ async function startServer(
 async function redisAvailable(): Promise<string | null> {
   const loaded = await loadRedisTier();
   if (!loaded) return '@authcache/redis is not in this checkout (packages/redis)';
-  const redis = loaded.connect(config.redisUrl);
   try {
-    await redis.ping();
+    const redis = await loaded.connect(config.redisUrl);
+    try {
+      await redis.ping();
+    } finally {
+      redis.disconnect();
+    }
     return null;
   } catch (error) {
     return `Redis at ${config.redisUrl} did not answer (${(error as Error).message})`;
-  } finally {
-    redis.disconnect();
   }
 }
 

@@ -90,7 +90,7 @@ async function authMiddleware(): Promise<RequestHandler> {
   }
   const loaded = await loadRedisTier();
   if (!loaded) throw new Error('@authcache/redis is not in this checkout');
-  redis = loaded.connect(process.env.REDIS_URL!);
+  redis = await loaded.connect(process.env.REDIS_URL!);
   auth = createAuthCache({
     store,
     tier: loaded.redisTier({ redis, prefix: process.env.BENCH_REDIS_PREFIX! }),

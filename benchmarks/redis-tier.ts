@@ -9,8 +9,8 @@ export type RedisClientLike = Redis;
 
 export interface LoadedRedisTier {
   redisTier(options: { redis: Redis; prefix: string }): SharedTier;
-  /** An ioredis client with the options the redis package recommends (fail fast). */
-  connect(url: string): Redis;
+  /** A connected ioredis client with the options the redis package recommends (fail fast). */
+  connect(url: string): Promise<Redis>;
 }
 
 const sourcePath = new URL('../packages/redis/src/index.ts', import.meta.url);
@@ -24,12 +24,21 @@ export async function loadRedisTier(): Promise<LoadedRedisTier | null> {
       if (typeof mod.redisTier !== 'function') continue;
       return {
         redisTier: mod.redisTier,
-        connect: (url) =>
-          new Redis(url, {
+        async connect(url) {
+          const redis = new Redis(url, {
             enableOfflineQueue: false,
             maxRetriesPerRequest: 1,
             connectTimeout: 1_000,
-          }),
+            lazyConnect: true,
+          });
+          try {
+            await redis.connect();
+          } catch (error) {
+            redis.disconnect();
+            throw error;
+          }
+          return redis;
+        },
       };
     } catch {
       // not resolvable from here: try the next place
