@@ -139,6 +139,7 @@ function diff(after: TableCounters, before: TableCounters): TableCounters {
 
 /** One load run; every response time (ms, sub-ms precision) is appended to `latencies`. */
 async function load(
+  variant: Variant,
   port: number,
   tokens: readonly string[],
   seconds: number,
@@ -176,7 +177,7 @@ async function load(
   });
   if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) {
     throw new Error(
-      `load run failed: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx`,
+      `${LABELS[variant]}: load run failed: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx`,
     );
   }
   return result;
@@ -377,14 +378,21 @@ export async function benchHttpAuth(): Promise<void> {
         await startServer(variant, schemaOf(variant), tokensOf.get(variant)!, admin, runId),
       );
     }
-    for (const server of servers) await load(server.port, server.tokens, config.warmup);
+    for (const server of servers)
+      await load(server.variant, server.port, server.tokens, config.warmup);
     const measured = new Map<Variant, { requests: number; seconds: number; latencies: number[] }>(
       variants.map((v) => [v, { requests: 0, seconds: 0, latencies: [] }]),
     );
     for (let round = 0; round < config.rounds; round++) {
       for (const server of servers) {
         const m = measured.get(server.variant)!;
-        const result = await load(server.port, server.tokens, roundSeconds, m.latencies);
+        const result = await load(
+          server.variant,
+          server.port,
+          server.tokens,
+          roundSeconds,
+          m.latencies,
+        );
         m.requests += result.requests.total;
         m.seconds += result.duration;
       }

@@ -109,11 +109,11 @@ function done(): void {
 const app = express();
 app.disable('x-powered-by');
 app.set('etag', false);
-app.use((_req, _res, next) => {
+const track: RequestHandler = (_req, _res, next) => {
   inFlight++;
   next();
-});
-app.get('/api/me', await authMiddleware(), (req, res) => {
+};
+app.get('/api/me', track, await authMiddleware(), (req, res) => {
   served++;
   const user = (req.auth ?? req.user) as { subject: string } | undefined;
   res.json({ subject: user?.subject ?? 'anonymous' });
