@@ -4,7 +4,8 @@
 //
 // Each variant is an Express app in its own child process (http-server.ts); autocannon loads it
 // over loopback from this process. Statements per request are counted by Postgres itself, from
-// pg_stat_user_tables / pg_stat_user_indexes of a schema this script creates and drops.
+// pg_stat_user_tables / pg_stat_user_indexes of the schemas this script creates and drops
+// (one per variant).
 //
 // Run: npx -y pnpm@10 bench http      (env: see `config` below and docs/benchmarks.md)
 import { fork } from 'node:child_process';
