@@ -1,8 +1,8 @@
 // SigV4 verification throughput with a warm signing-key cache vs. re-deriving the signing key
 // (four HMACs) on every request, measured side by side in one run.
-// Run: node --conditions=source --import tsx benchmarks/sigv4.ts
+// Run: npx -y pnpm@10 bench sigv4
 import { createHmac } from 'node:crypto';
-import { createAuthCache, type Identity, type TokenStore } from '../packages/core/src/index.js';
+import { createAuthCache, type Identity, type TokenStore } from '@authcache/core';
 import {
   createCachedSigV4Verifier,
   createSecretKeyring,
@@ -11,7 +11,7 @@ import {
   prepareSigV4Request,
   type SigV4Key,
   type SigV4Request,
-} from '../packages/sigv4/src/index.js';
+} from '@authcache/sigv4';
 
 const ROUNDS = 5;
 const N = 20_000;
@@ -125,5 +125,3 @@ export async function benchSigV4(): Promise<void> {
   console.log(`throughput warm / re-derive = ${(c / w).toFixed(2)}×`);
   console.log(`signing-key cache: ${JSON.stringify(warm.signingKeyCache!.stats())}`);
 }
-
-if (import.meta.url === `file://${process.argv[1]}`) await benchSigV4();
