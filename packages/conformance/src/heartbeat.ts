@@ -81,11 +81,11 @@ export function runHeartbeat(harness: AdapterHarness): void {
 
     it(`${HEARTBEATS} heartbeats per window: 0 SELECTs, at most 1 UPDATE`, async () => {
       // Warm-up: the one lookup and the first window's touch, both visible in the counters.
-      const cold = await readSchemaStats(pool, reader, schema);
+      const cold = await readSchemaStats({ measured: pool, reader, schema });
       await heartbeats(1);
       await auth.flushTouches();
       expect(auth.stats().storeQueries).toBe(1);
-      let before = await readSchemaStats(pool, reader, schema);
+      let before = await readSchemaStats({ measured: pool, reader, schema });
       const warmUp = cost(cold, before);
       expect(warmUp.scans).toBeGreaterThanOrEqual(2);
       expect(warmUp.updatedRows).toBe(1);
@@ -93,7 +93,7 @@ export function runHeartbeat(harness: AdapterHarness): void {
       // Same window: nothing at all reaches the database.
       await heartbeats(HEARTBEATS);
       await auth.flushTouches();
-      let after = await readSchemaStats(pool, reader, schema);
+      let after = await readSchemaStats({ measured: pool, reader, schema });
       expect(cost(before, after)).toEqual({ scans: 0, hashLookups: 0, updatedRows: 0 });
 
       // Next two windows (still within the cache TTL): exactly one conditional UPDATE each.
@@ -102,7 +102,7 @@ export function runHeartbeat(harness: AdapterHarness): void {
         before = after;
         await heartbeats(HEARTBEATS);
         await auth.flushTouches();
-        after = await readSchemaStats(pool, reader, schema);
+        after = await readSchemaStats({ measured: pool, reader, schema });
         const { scans, hashLookups, updatedRows } = cost(before, after);
         expect(hashLookups).toBe(0);
         expect(updatedRows).toBe(1);

@@ -79,7 +79,7 @@ function delta(before: SchemaStats, after: SchemaStats) {
   };
 }
 
-const stats = () => readSchemaStats(reader, storePool, schema);
+const stats = () => readSchemaStats({ measured: storePool, reader, schema });
 
 function fakeClock(start = Date.parse('2030-01-01T00:00:00Z')) {
   let now = start;
