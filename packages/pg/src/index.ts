@@ -1,0 +1,18 @@
+export type { EmbeddedDb, EmbeddedDbOptions } from './embedded.js';
+export { createEmbeddedDb } from './embedded.js';
+export type { MigrateOptions, MigrateResult } from './migrate.js';
+export { migrate } from './migrate.js';
+export type { Migration } from './migrations.js';
+export { migrations } from './migrations.js';
+export type { Queryable } from './queryable.js';
+export { quoteSchema, withTransaction } from './queryable.js';
+export type {
+  CreateDaemonTokenInput,
+  CreatedToken,
+  CreatePatInput,
+  ListPatsOptions,
+  PatSummary,
+  PgTokenStore,
+  PgTokenStoreOptions,
+} from './store.js';
+export { pgTokenStore } from './store.js';
