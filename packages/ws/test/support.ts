@@ -1,29 +1,13 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  type AuthCache,
-  createAuthCache,
-  generateToken,
-  hashToken,
-  type Identity,
-  type TokenStore,
-} from '@authcache/core';
+import { type AuthCache, createAuthCache, type Identity, type TokenStore } from '@authcache/core';
+import { createEmbeddedDb, migrate, type PgTokenStore, pgTokenStore } from '@authcache/pg';
 import WebSocket from 'ws';
 import { createUpgradeGuard, type UpgradeGuard, type UpgradeGuardOptions } from '../src/index.js';
 
-// TEMPORARY: an in-memory store until @authcache/pg (PGlite) is merged into this branch.
-interface Row {
-  id: string;
-  kind: string;
-  hash: string;
-  subject: string;
-  expiresAt: number | null;
-  revoked: boolean;
-}
-
 export interface TestStore {
-  store: TokenStore;
+  store: PgTokenStore;
   /** Creates a token; returns the plaintext and its id. */
   createToken(
     kind: 'pat' | 'daemon',
@@ -33,66 +17,47 @@ export interface TestStore {
   /** Revokes behind the cache's back (as another instance without a bus would). */
   revokeInStore(id: string): Promise<void>;
   setExpiry(id: string, expiresAt: number | null): Promise<void>;
-  /** Makes every store call fail, as an outage would. */
+  /** Stops the embedded database, as an outage would: every store call fails from now on. */
   breakStore(): Promise<void>;
   close(): Promise<void>;
 }
 
+/** A real store: PGlite (embedded Postgres), migrated, private to the caller. */
 export async function createTestStore(): Promise<TestStore> {
-  const rows = new Map<string, Row>();
-  let broken = false;
-  let next = 1;
-  const check = () => {
-    if (broken) throw new Error('store is down');
-  };
-  const store: TokenStore = {
-    hashToken,
-    async findByHash(kind, tokenHash) {
-      check();
-      for (const row of rows.values()) {
-        if (row.kind !== kind || row.hash !== tokenHash || row.revoked) continue;
-        if (row.expiresAt !== null && row.expiresAt <= Date.now()) return null;
-        const identity: Identity = {
-          kind,
-          tokenId: row.id,
-          subject: row.subject,
-          scopes: [],
-          expiresAt: row.expiresAt,
-        };
-        return identity;
-      }
-      return null;
-    },
-    async touch() {
-      check();
-    },
-    async revoke(kind, tokenId, options) {
-      check();
-      const row = rows.get(tokenId);
-      if (!row || row.kind !== kind || row.revoked) return [];
-      if (options?.subject !== undefined && options.subject !== row.subject) return [];
-      row.revoked = true;
-      return [row.hash];
-    },
+  const db = await createEmbeddedDb();
+  await migrate(db);
+  const store = pgTokenStore({ db });
+  const tables = new Map<string, string>();
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await db.close();
   };
   return {
     store,
     async createToken(kind, subject, expiresAt = null) {
-      const token = generateToken(kind);
-      const id = String(next++);
-      rows.set(id, { id, kind, hash: hashToken(token), subject, expiresAt, revoked: false });
-      return { token, id };
+      const expiry = expiresAt === null ? null : new Date(expiresAt);
+      const created =
+        kind === 'pat'
+          ? await store.createPat({ userId: subject, name: 'test', expiresAt: expiry })
+          : await store.createDaemonToken({
+              workspaceId: 'w1',
+              daemonId: subject,
+              expiresAt: expiry,
+            });
+      tables.set(created.id, kind === 'pat' ? 'personal_access_token' : 'daemon_token');
+      return { token: created.token, id: created.id };
     },
     async revokeInStore(id) {
-      rows.get(id)!.revoked = true;
+      await db.query(`UPDATE ${tables.get(id)} SET revoked = true WHERE id = $1`, [id]);
     },
     async setExpiry(id, expiresAt) {
-      rows.get(id)!.expiresAt = expiresAt;
+      const expiry = expiresAt === null ? null : new Date(expiresAt);
+      await db.query(`UPDATE ${tables.get(id)} SET expires_at = $2 WHERE id = $1`, [id, expiry]);
     },
-    async breakStore() {
-      broken = true;
-    },
-    async close() {},
+    breakStore: stop,
+    close: stop,
   };
 }
 
