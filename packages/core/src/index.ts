@@ -1,6 +1,39 @@
-export * from './types.js';
-export * from './tokens.js';
-export { clampTtlToExpiry, createAuthCache } from './auth-cache.js';
 export type { AuthCache, AuthCacheOptions } from './auth-cache.js';
-export { createTouchScheduler } from './touch.js';
+export { clampTtlToExpiry, createAuthCache } from './auth-cache.js';
+export type {
+  Authenticator,
+  AuthenticatorOptions,
+  AuthMiddlewareOptions,
+  AuthOutcome,
+  AuthPath,
+  BearerAuthOptions,
+  CredentialResult,
+  CredentialSources,
+  HttpAuthError,
+  HttpErrorOptions,
+  RequestAuth,
+} from './http.js';
+export {
+  authPathOf,
+  createAuthenticator,
+  DAEMON_KINDS,
+  extractBearer,
+  isCorsPreflight,
+  MAX_BEARER_TOKEN_LENGTH,
+  PAT_KINDS,
+  selectCredential,
+  toHttpError,
+} from './http.js';
+export type {
+  JwtClaimOptions,
+  JwtJwksOptions,
+  JwtOptions,
+  JwtResult,
+  JwtSecretOptions,
+  JwtVerifier,
+} from './http-jwt.js';
+export { createJwtVerifier, jwtIdentity } from './http-jwt.js';
+export * from './tokens.js';
 export type { TouchScheduler, TouchSchedulerOptions } from './touch.js';
+export { createTouchScheduler } from './touch.js';
+export * from './types.js';

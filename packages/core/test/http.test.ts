@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import {
+  authPathOf,
+  extractBearer,
+  isCorsPreflight,
+  MAX_BEARER_TOKEN_LENGTH,
+  selectCredential,
+  toHttpError,
+} from '../src/index.js';
+
+const token = 'mul_0123456789ABCDEFGHIJabcdefghijXXXXXX';
+
+describe('extractBearer', () => {
+  it.each([
+    ['absent', undefined],
+    ['null', null],
+    ['empty', ''],
+    ['only spaces', '   '],
+    ['no header in the array', []],
+    ['another scheme', 'Basic dXNlcjpwYXNz'],
+    ['a scheme that merely starts with bearer', `Bearerx ${token}`],
+  ])('%s → missing', (_name, header) => {
+    expect(extractBearer(header)).toEqual({ ok: false, reason: 'missing' });
+  });
+
+  it.each([
+    ['canonical', `Bearer ${token}`],
+    ['lower-case scheme', `bearer ${token}`],
+    ['upper-case scheme', `BEARER ${token}`],
+    ['several spaces (RFC 6750: 1*SP)', `Bearer   ${token}`],
+    ['surrounding whitespace', `  Bearer ${token}  `],
+    ['one header in an array', [`Bearer ${token}`]],
+  ])('%s → the token', (_name, header) => {
+    expect(extractBearer(header)).toEqual({ ok: true, token });
+  });
+
+  it('accepts the whole b64token alphabet, with trailing =', () => {
+    const jwtish = 'aZ09-._~+/abc==';
+    expect(extractBearer(`Bearer ${jwtish}`)).toEqual({ ok: true, token: jwtish });
+  });
+
+  it.each([
+    ['scheme alone', 'Bearer'],
+    ['scheme and spaces', 'Bearer    '],
+    ['tab separator', `Bearer\t${token}`],
+    ['two tokens', `Bearer ${token} ${token}`],
+    ['comma list', `Bearer ${token}, Basic abc`],
+    ['= inside', 'Bearer ab=c'],
+    ['quote', 'Bearer "abc"'],
+    ['non-ASCII', 'Bearer mul_é'],
+    ['control char', 'Bearer abc\u0000def'],
+    ['two headers', [`Bearer ${token}`, `Bearer ${token}`]],
+    ['over-long', `Bearer ${'a'.repeat(MAX_BEARER_TOKEN_LENGTH + 1)}`],
+  ])('%s → malformed', (_name, header) => {
+    const result = extractBearer(header);
+    expect(result.ok).toBe(false);
+    expect(result.ok === false && result.reason).toBe('malformed');
+  });
+
+  it('accepts a token exactly at the length limit', () => {
+    const long = 'a'.repeat(MAX_BEARER_TOKEN_LENGTH);
+    expect(extractBearer(`Bearer ${long}`)).toEqual({ ok: true, token: long });
+  });
+});
+
+describe('selectCredential', () => {
+  it('uses the other source when the header is absent or another scheme', () => {
+    expect(selectCredential(undefined, token)).toEqual({ ok: true, token });
+    expect(selectCredential('Basic abc', token)).toEqual({ ok: true, token });
+  });
+  it('treats empty and null other tokens as absent', () => {
+    expect(selectCredential(`Bearer ${token}`, '')).toEqual({ ok: true, token });
+    expect(selectCredential(undefined, null)).toEqual({ ok: false, reason: 'missing' });
+  });
+  it('rejects a credential sent two ways, even the same one twice', () => {
+    for (const header of [`Bearer ${token}`, 'Bearer', `Bearer ${token} x`]) {
+      const result = selectCredential(header, token);
+      expect(result).toMatchObject({ ok: false, reason: 'malformed' });
+      expect(result.ok === false && result.description).toMatch(/more than one way/);
+    }
+  });
+  it('checks the other token like a header token', () => {
+    expect(selectCredential(undefined, 'a b')).toMatchObject({ ok: false, reason: 'malformed' });
+    expect(selectCredential(undefined, 'x'.repeat(MAX_BEARER_TOKEN_LENGTH + 1))).toMatchObject({
+      ok: false,
+      reason: 'malformed',
+    });
+  });
+});
+
+describe('toHttpError', () => {
+  it('missing → 401 with a bare challenge', () => {
+    const error = toHttpError('missing', { realm: 'acme' });
+    expect(error.status).toBe(401);
+    expect(error.headers).toEqual({ 'WWW-Authenticate': 'Bearer realm="acme"' });
+    expect(error.error).toBeUndefined();
+  });
+  it('malformed → 400 invalid_request', () => {
+    const error = toHttpError({ reason: 'malformed' });
+    expect(error.status).toBe(400);
+    expect(error.headers['WWW-Authenticate']).toBe(
+      'Bearer realm="api", error="invalid_request", error_description="Malformed Authorization header"',
+    );
+  });
+  it.each(['invalid', 'expired', 'revoked'] as const)('%s → 401 invalid_token', (reason) => {
+    const error = toHttpError(reason);
+    expect(error.status).toBe(401);
+    expect(error.error).toBe('invalid_token');
+    expect(error.headers['WWW-Authenticate']).toMatch(
+      /^Bearer realm="api", error="invalid_token", error_description="[^"\\]+"$/,
+    );
+  });
+  it('insufficient_scope → 403 with the required scopes', () => {
+    const error = toHttpError('insufficient_scope', { scopes: ['read', 'write'] });
+    expect(error.status).toBe(403);
+    expect(error.headers['WWW-Authenticate']).toBe(
+      'Bearer realm="api", error="insufficient_scope", error_description="The access token lacks a required scope", scope="read write"',
+    );
+  });
+  it('unavailable → 503 with Retry-After and no challenge', () => {
+    const error = toHttpError('unavailable', { retryAfter: 30 });
+    expect(error.status).toBe(503);
+    expect(error.headers).toEqual({ 'Retry-After': '30' });
+    expect(() => toHttpError('unavailable', { retryAfter: -1 })).toThrow(TypeError);
+  });
+  it('keeps quotes, backslashes and control characters out of quoted strings', () => {
+    const error = toHttpError('invalid', {
+      realm: 'a"b\\c',
+      description: 'bad "token" \\ here\r\nInjected: yes',
+      scopes: ['x"y'],
+    });
+    const header = error.headers['WWW-Authenticate']!;
+    expect(header).toBe(
+      'Bearer realm="abc", error="invalid_token", error_description="bad token  hereInjected: yes"',
+    );
+    const scoped = toHttpError('insufficient_scope', { scopes: ['x"y', 'a\\b', ' '] });
+    expect(scoped.headers['WWW-Authenticate']).toMatch(/, scope="xy ab"$/);
+  });
+});
+
+describe('helpers', () => {
+  it('names the path of each kind', () => {
+    expect(authPathOf('daemon')).toBe('daemon_token');
+    expect(authPathOf('pat')).toBe('pat');
+    expect(authPathOf('jwt')).toBe('jwt');
+  });
+  it('recognises a CORS preflight only with Access-Control-Request-Method', () => {
+    expect(isCorsPreflight('OPTIONS', 'GET')).toBe(true);
+    expect(isCorsPreflight('OPTIONS', undefined)).toBe(false);
+    expect(isCorsPreflight('GET', 'GET')).toBe(false);
+  });
+});
