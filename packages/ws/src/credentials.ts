@@ -3,16 +3,6 @@ import type { IncomingMessage } from 'node:http';
 /** The subprotocol a browser offers in front of its token: `Sec-WebSocket-Protocol: bearer, <token>`. */
 export const BEARER_PROTOCOL = 'bearer';
 
-/** Where an upgrade request carried its credential. */
-export type CredentialSource = 'header' | 'protocol';
-
-/** Outcome of {@link extractUpgradeCredential}. */
-export type UpgradeCredential =
-  | { readonly type: 'token'; readonly token: string; readonly source: CredentialSource }
-  | { readonly type: 'none' }
-  /** A malformed header, or a credential sent two ways at once: answer 400 `invalid_request`. */
-  | { readonly type: 'malformed' };
-
 /**
  * The subprotocols a client offered, in order. A malformed list yields `[]`: ws rejects such
  * a handshake with 400 by itself.
@@ -33,31 +23,6 @@ export function protocolToken(protocols: readonly string[]): string | null | und
   const token = protocols[index + 1];
   return token === undefined || token === '' ? null : token;
 }
-
-/**
- * Reads the credential of an upgrade request from `Authorization` or from
- * `Sec-WebSocket-Protocol: bearer, <token>`. Both at once is `malformed`.
- * `readAuthorization` parses the `Authorization` header (core's RFC 6750 extraction).
- */
-export function extractUpgradeCredential(
-  req: IncomingMessage,
-  readAuthorization: (header: string | undefined) => AuthorizationToken,
-): UpgradeCredential {
-  const fromHeader = readAuthorization(req.headers.authorization);
-  const fromProtocol = protocolToken(offeredProtocols(req));
-  if (fromHeader.type === 'malformed' || fromProtocol === null) return { type: 'malformed' };
-  if (fromHeader.type === 'token' && fromProtocol !== undefined) return { type: 'malformed' };
-  if (fromHeader.type === 'token')
-    return { type: 'token', token: fromHeader.token, source: 'header' };
-  if (fromProtocol !== undefined) return { type: 'token', token: fromProtocol, source: 'protocol' };
-  return { type: 'none' };
-}
-
-/** What an `Authorization` header parser answers. */
-export type AuthorizationToken =
-  | { readonly type: 'token'; readonly token: string }
-  | { readonly type: 'none' }
-  | { readonly type: 'malformed' };
 
 /**
  * A `handleProtocols` for `ws` that answers `bearer` whenever the client offered it, so the

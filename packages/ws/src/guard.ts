@@ -1,6 +1,17 @@
 import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AuthCache, FailureReason, Identity, Logger, ResolveResult } from '@authcache/core';
+import {
+  type AuthCache,
+  createAuthenticator,
+  type FailureReason,
+  type HttpErrorOptions,
+  type JwtOptions,
+  type Logger,
+  type RequestAuth,
+  selectCredential,
+  type TokenKinds,
+  toHttpError,
+} from '@authcache/core';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import {
   CLOSE_TRY_AGAIN_LATER,
@@ -8,16 +19,25 @@ import {
   closeCode,
   closeReason,
 } from './close-codes.js';
-import { extractUpgradeCredential, selectBearerProtocol } from './credentials.js';
-import { httpRejection, parseAuthorization } from './http-mapping.js';
-import { createLiveConnections, type LiveConnections } from './live.js';
+import { offeredProtocols, protocolToken, selectBearerProtocol } from './credentials.js';
+import { createLiveConnections, type LiveConnections, type PendingUpgrade } from './live.js';
 
 /** Options of {@link createUpgradeGuard}. Every time is in milliseconds. */
 export interface UpgradeGuardOptions {
   /** The auth cache that resolves tokens and announces revocations. Required. */
   auth: AuthCache;
-  /** Token kinds accepted on this endpoint, e.g. `['pat', 'daemon']`. Required. */
+  /**
+   * Token kinds accepted on this endpoint, e.g. `['pat', 'daemon']`. Required; `[]` together with
+   * `jwt` accepts JWTs only.
+   */
   kinds: string | readonly string[];
+  /**
+   * Also accept JWTs (any token without a known prefix), verified with jose, never cached. A JWT
+   * connection is closed when its `exp` passes; it cannot be revoked. Default: none.
+   */
+  jwt?: JwtOptions;
+  /** Scopes the identity must all hold, else HTTP 403 `insufficient_scope`. Default: `[]`. */
+  scopes?: readonly string[];
   /**
    * Which upgrade requests this guard handles, matched on the pathname (query ignored): a
    * string for an exact match, or a predicate. Requests that do not match are left untouched
@@ -42,8 +62,15 @@ export interface UpgradeGuardOptions {
    * Must be positive. Default: `10_000`.
    */
   browserAuthTimeoutMs?: number;
-  /** The `realm` of the `WWW-Authenticate` challenge on rejected upgrades. Default: `"authcache"`. */
+  /** The `realm` of the `WWW-Authenticate` challenge on rejected upgrades. Default: `"api"`. */
   realm?: string;
+  /** Seconds in `Retry-After` when the store is unavailable (HTTP 503). Default: `5`. */
+  retryAfter?: number;
+  /**
+   * The auth cache's token kinds, when it has custom ones (tells prefixed tokens from JWTs).
+   * Default: core's `defaultTokenKinds`.
+   */
+  tokenKinds?: TokenKinds;
   /**
    * When a live connection's token cannot be re-checked because the store is unavailable
    * (after a flush or an `invalidated` event), the check is retried after this delay; the
@@ -62,9 +89,9 @@ export interface UpgradeGuard {
   readonly wss: WebSocketServer;
   /**
    * An `'upgrade'` listener. Returns `false`, leaving the socket untouched, when the path does
-   * not match; otherwise authenticates, then either writes an HTTP 400/401/503 and destroys the
-   * socket, or completes the handshake and emits `'connection'` on `wss` with
-   * `(ws, req, identity)` once the connection is authenticated.
+   * not match; otherwise authenticates, then either writes an HTTP 400/401/403/503 and destroys
+   * the socket, or completes the handshake and emits `'connection'` on `wss` with
+   * `(ws, req, auth)` once the connection is authenticated.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /**
@@ -72,8 +99,8 @@ export interface UpgradeGuard {
    * match is answered 404 when no other `'upgrade'` listener exists. Returns a detach function.
    */
   attach(server: Server): () => void;
-  /** The identity of an authenticated connection of this guard. */
-  identityOf(ws: WebSocket): Identity | undefined;
+  /** The identity of an authenticated connection of this guard (with `path`, as adapters give). */
+  identityOf(ws: WebSocket): RequestAuth | undefined;
   /** Number of authenticated connections being watched for revocation and expiry. */
   readonly connections: number;
   /**
@@ -106,7 +133,7 @@ function positive(name: string, value: number): number {
 function writeHttpResponse(
   socket: Duplex,
   status: number,
-  headers: Record<string, string>,
+  headers: Readonly<Record<string, string>>,
   body: string,
 ): void {
   if (socket.destroyed || !socket.writable) {
@@ -116,7 +143,7 @@ function writeHttpResponse(
   const head = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
     'Connection: close',
-    'Content-Type: application/json',
+    'Content-Type: text/plain; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,
     ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
   ];
@@ -139,19 +166,29 @@ const onEarlySocketError = () => {
  * connections are closed with 4401 when their token is revoked, invalidated or expires.
  */
 export function createUpgradeGuard(options: UpgradeGuardOptions): UpgradeGuard {
-  const { auth, kinds } = options;
+  const { auth } = options;
   if (!auth) throw new TypeError('createUpgradeGuard: options.auth is required');
-  if (kinds === undefined || kinds.length === 0) {
+  if (options.kinds === undefined)
     throw new TypeError('createUpgradeGuard: options.kinds is required');
-  }
+  const kinds = typeof options.kinds === 'string' ? [options.kinds] : [...options.kinds];
   const matches = matcher(options.path);
-  const realm = options.realm ?? 'authcache';
   const browserAuth = options.browserAuth ?? false;
   const browserAuthTimeoutMs = positive(
     'browserAuthTimeoutMs',
     options.browserAuthTimeoutMs ?? 10_000,
   );
   const logger: Logger = options.logger ?? console;
+  const errorOptions: HttpErrorOptions = { realm: options.realm, retryAfter: options.retryAfter };
+  // Credential extraction, resolve, JWT and scope checks: the same pipeline as every adapter.
+  const authenticate = createAuthenticator({
+    auth,
+    kinds,
+    jwt: options.jwt,
+    scopes: options.scopes,
+    realm: options.realm,
+    retryAfter: options.retryAfter,
+    tokenKinds: options.tokenKinds,
+  });
   const wss = options.wss ?? new WebSocketServer({ noServer: true });
   if (!wss.options.noServer) {
     throw new TypeError('createUpgradeGuard: options.wss must be created with noServer: true');
@@ -169,19 +206,34 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): UpgradeGuard {
   const waiting = new Set<WebSocket>();
   let closed = false;
 
-  const reject = (socket: Duplex, reason: FailureReason) => {
-    const { status, headers, body } = httpRejection(reason, realm);
-    writeHttpResponse(socket, status, { ...headers }, body);
+  const reject = (socket: Duplex, reason: FailureReason, description?: string) => {
+    const error = toHttpError(
+      reason,
+      description ? { ...errorOptions, description } : errorOptions,
+    );
+    writeHttpResponse(socket, error.status, error.headers, error.body);
   };
+
+  /** Resolves `token`; while it runs, invalidations of its hash mark the attempt stale. */
+  async function check(token: string) {
+    const pending = live.beginPending(auth.hashToken(token));
+    try {
+      return { outcome: await authenticate({ authorization: undefined, token }), pending };
+    } finally {
+      live.endPending(pending);
+    }
+  }
 
   function accept(
     ws: WebSocket,
     req: IncomingMessage,
-    result: Extract<ResolveResult, { ok: true }>,
-    pending: { stale: boolean },
+    identity: RequestAuth,
+    pending: PendingUpgrade,
   ): void {
-    live.add(ws, result.identity, result.tokenHash, pending.stale);
-    wss.emit('connection', ws, req, result.identity);
+    // JWTs are not in the auth cache: nothing announces their revocation, only `exp` ends them.
+    const tokenHash = identity.path === 'jwt' ? undefined : pending.tokenHash;
+    live.add(ws, identity, tokenHash, pending.stale);
+    wss.emit('connection', ws, req, identity);
   }
 
   async function upgradeWithToken(
@@ -189,17 +241,15 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): UpgradeGuard {
     socket: Duplex,
     head: Buffer,
     token: string,
-  ): Promise<void> {
-    const pending = live.beginPending(auth.hashToken(token));
-    try {
-      const result = await auth.resolve(kinds, token);
-      if (!result.ok) return reject(socket, result.reason);
-      if (socket.destroyed || closed) return void socket.destroy();
-      socket.removeListener('error', onEarlySocketError);
-      wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, result, pending));
-    } finally {
-      live.endPending(pending);
+  ) {
+    const { outcome, pending } = await check(token);
+    if (!outcome.ok) {
+      const { status, headers, body } = outcome.error;
+      return writeHttpResponse(socket, status, headers, body);
     }
+    if (socket.destroyed || closed) return void socket.destroy();
+    socket.removeListener('error', onEarlySocketError);
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, outcome.auth!, pending));
   }
 
   function upgradeForBrowser(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -244,22 +294,16 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): UpgradeGuard {
     ws: WebSocket,
     req: IncomingMessage,
     text: string | undefined,
-  ): Promise<void> {
+  ) {
     const token = authMessageToken(text);
     if (token === undefined) return ws.close(CLOSE_UNAUTHORIZED, 'invalid_request');
-    const pending = live.beginPending(auth.hashToken(token));
-    try {
-      const result = await auth.resolve(kinds, token);
-      waiting.delete(ws);
-      if (ws.readyState !== ws.OPEN || closed) return;
-      if (!result.ok) {
-        return ws.close(closeCode(result.reason), closeReason(result.reason));
-      }
-      ws.send(JSON.stringify({ type: 'auth_ok' }));
-      accept(ws, req, result, pending);
-    } finally {
-      live.endPending(pending);
-    }
+    const { outcome, pending } = await check(token);
+    waiting.delete(ws);
+    if (ws.readyState !== ws.OPEN || closed) return;
+    if (!outcome.ok)
+      return ws.close(closeCode(outcome.error.reason), closeReason(outcome.error.reason));
+    ws.send(JSON.stringify({ type: 'auth_ok' }));
+    accept(ws, req, outcome.auth!, pending);
   }
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
@@ -269,15 +313,19 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): UpgradeGuard {
       reject(socket, 'unavailable');
       return true;
     }
-    const credential = extractUpgradeCredential(req, parseAuthorization);
-    if (credential.type === 'malformed') reject(socket, 'malformed');
-    else if (credential.type === 'token') {
+    const fromProtocol = protocolToken(offeredProtocols(req));
+    if (fromProtocol === null) {
+      reject(socket, 'malformed', 'The bearer subprotocol must be followed by a token');
+      return true;
+    }
+    const credential = selectCredential(req.headers.authorization, fromProtocol);
+    if (credential.ok) {
       upgradeWithToken(req, socket, head, credential.token).catch((error) => {
         logger.warn('authcache/ws: upgrade failed', { error: String(error) });
         reject(socket, 'unavailable');
       });
-    } else if (browserAuth) upgradeForBrowser(req, socket, head);
-    else reject(socket, 'missing');
+    } else if (credential.reason === 'missing' && browserAuth) upgradeForBrowser(req, socket, head);
+    else reject(socket, credential.reason, credential.description);
     return true;
   }
 
@@ -287,9 +335,7 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): UpgradeGuard {
     attach(server) {
       const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (handleUpgrade(req, socket, head)) return;
-        if (server.listenerCount('upgrade') === 1) {
-          writeHttpResponse(socket, 404, {}, JSON.stringify({ error: 'not_found' }));
-        }
+        if (server.listenerCount('upgrade') === 1) writeHttpResponse(socket, 404, {}, 'Not Found');
       };
       server.on('upgrade', listener);
       return () => server.off('upgrade', listener);

@@ -4,10 +4,8 @@ export {
   closeCode,
   closeReason,
 } from './close-codes.js';
-export type { CredentialSource, UpgradeCredential } from './credentials.js';
 export {
   BEARER_PROTOCOL,
-  extractUpgradeCredential,
   offeredProtocols,
   protocolToken,
   selectBearerProtocol,

@@ -1,4 +1,10 @@
-import type { AuthCache, Identity, InvalidationEvent, Logger } from '@authcache/core';
+import {
+  type AuthCache,
+  authPathOf,
+  type InvalidationEvent,
+  type Logger,
+  type RequestAuth,
+} from '@authcache/core';
 import type { WebSocket } from 'ws';
 import { CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHORIZED, closeReason } from './close-codes.js';
 
@@ -13,8 +19,9 @@ export interface PendingUpgrade {
 }
 
 interface Connection {
-  identity: Identity;
-  readonly tokenHash: string;
+  identity: RequestAuth;
+  /** `undefined` for credentials outside the auth cache (JWTs): only their expiry ends them. */
+  readonly tokenHash: string | undefined;
   expiryTimer?: NodeJS.Timeout;
   retryTimer?: NodeJS.Timeout;
   /** Bumped by every re-check, so that an older, slower answer cannot overwrite a newer one. */
@@ -34,8 +41,8 @@ export interface LiveConnections {
   beginPending(tokenHash: string): PendingUpgrade;
   endPending(pending: PendingUpgrade): void;
   /** Starts watching `ws`; `recheck` re-resolves its token at once (an invalidation raced it). */
-  add(ws: WebSocket, identity: Identity, tokenHash: string, recheck: boolean): void;
-  identityOf(ws: WebSocket): Identity | undefined;
+  add(ws: WebSocket, identity: RequestAuth, tokenHash: string | undefined, recheck: boolean): void;
+  identityOf(ws: WebSocket): RequestAuth | undefined;
   readonly size: number;
   closeAll(code: number, reason: string): void;
 }
@@ -53,9 +60,11 @@ export function createLiveConnections(options: LiveConnectionsOptions): LiveConn
     clearTimeout(connection.expiryTimer);
     clearTimeout(connection.retryTimer);
     connections.delete(ws);
-    const sockets = byHash.get(connection.tokenHash);
-    sockets?.delete(ws);
-    if (sockets?.size === 0) byHash.delete(connection.tokenHash);
+    if (connection.tokenHash !== undefined) {
+      const sockets = byHash.get(connection.tokenHash);
+      sockets?.delete(ws);
+      if (sockets?.size === 0) byHash.delete(connection.tokenHash);
+    }
     if (connections.size === 0 && pending.size === 0) stopListening();
   }
 
@@ -85,11 +94,12 @@ export function createLiveConnections(options: LiveConnectionsOptions): LiveConn
   async function recheck(ws: WebSocket, connection: Connection): Promise<void> {
     clearTimeout(connection.retryTimer);
     connection.retryTimer = undefined;
+    if (connection.tokenHash === undefined) return;
     const check = ++connection.checks;
     const result = await auth.resolveHash(connection.identity.kind, connection.tokenHash);
     if (connections.get(ws) !== connection || check !== connection.checks) return;
     if (result.ok) {
-      connection.identity = result.identity;
+      connection.identity = { ...result.identity, path: authPathOf(result.identity.kind) };
       return scheduleExpiry(ws, connection);
     }
     if (result.reason !== 'unavailable')
@@ -149,12 +159,14 @@ export function createLiveConnections(options: LiveConnectionsOptions): LiveConn
     add(ws, identity, tokenHash, stale) {
       const connection: Connection = { identity, tokenHash, checks: 0 };
       connections.set(ws, connection);
-      let sockets = byHash.get(tokenHash);
-      if (!sockets) {
-        sockets = new Set();
-        byHash.set(tokenHash, sockets);
+      if (tokenHash !== undefined) {
+        let sockets = byHash.get(tokenHash);
+        if (!sockets) {
+          sockets = new Set();
+          byHash.set(tokenHash, sockets);
+        }
+        sockets.add(ws);
       }
-      sockets.add(ws);
       startListening();
       ws.once('close', () => forget(ws));
       scheduleExpiry(ws, connection);

@@ -1,4 +1,5 @@
 import { generateToken } from '@authcache/core';
+import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -136,9 +137,24 @@ describe('rejections before the upgrade', () => {
     expect(rejection.headers['www-authenticate']).toContain('error="invalid_token"');
   });
 
+  it('401 with a bare challenge for another scheme (RFC 6750: no bearer credential)', async () => {
+    const { url } = await start();
+    const rejection = await rejected(url, { headers: { Authorization: 'Basic dXNlcjpwdw==' } });
+    expect(rejection.status).toBe(401);
+    expect(rejection.headers['www-authenticate']).toBe('Bearer realm="api"');
+  });
+
+  it('403 insufficient_scope when the token lacks a required scope', async () => {
+    const { url } = await start({ scopes: ['ws:connect'] });
+    const { token } = await db.createToken('pat', 'scoped');
+    const rejection = await rejected(url, { headers: { Authorization: `Bearer ${token}` } });
+    expect(rejection.status).toBe(403);
+    expect(rejection.headers['www-authenticate']).toContain('scope="ws:connect"');
+  });
+
   it('400 invalid_request for a malformed Authorization header', async () => {
     const { url } = await start();
-    for (const header of ['Basic dXNlcjpwdw==', 'Bearer', 'Bearer a b']) {
+    for (const header of ['Bearer', 'Bearer a b', 'Bearer tok\u00e9n']) {
       const rejection = await rejected(url, { headers: { Authorization: header } });
       expect(rejection.status, header).toBe(400);
       expect(rejection.headers['www-authenticate']).toContain('error="invalid_request"');
@@ -166,19 +182,6 @@ describe('rejections before the upgrade', () => {
     const { url } = await start();
     const rejection = await rejected(url.replace('/ws', '/other'));
     expect(rejection.status).toBe(404);
-  });
-
-  it('503 with Retry-After, never 401, when the store is unavailable', async () => {
-    const broken = await createTestStore();
-    harness = await startHarness(broken.store);
-    const { token } = await broken.createToken('pat', 'frank');
-    await broken.breakStore();
-    const rejection = await rejected(harness.url, {
-      headers: { Authorization: `Bearer ${token}` },
-    });
-    expect(rejection.status).toBe(503);
-    expect(rejection.headers['retry-after']).toBeDefined();
-    await broken.close();
   });
 });
 
@@ -221,6 +224,23 @@ describe('live connections', () => {
     ws.send('still here');
     expect(await nextMessage(ws)).toEqual({ type: 'echo', data: 'still here' });
     expect(guard.connections).toBe(1);
+  });
+
+  it('closes a JWT connection when its exp passes (JWTs are verified, never cached)', async () => {
+    const secret = new TextEncoder().encode('a-test-secret-of-at-least-32-bytes!!');
+    const { url, guard } = await start({ kinds: [], jwt: { secret } });
+    const exp = Math.ceil(Date.now() / 1000) + 2;
+    const jwt = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('jwt-user')
+      .setExpirationTime(exp)
+      .sign(secret);
+    const { ws, first } = await open(url, { protocols: ['bearer', jwt] });
+    expect(first).toEqual({ type: 'hello', subject: 'jwt-user', kind: 'jwt' });
+    expect(guard.identityOf([...guard.wss.clients][0]!)?.path).toBe('jwt');
+    const { code, reason, at } = await closed(ws);
+    expect({ code, reason }).toEqual({ code: 4401, reason: 'token_expired' });
+    expect(at).toBeGreaterThanOrEqual(exp * 1000);
   });
 
   it('re-checks live tokens on a flush and closes those no longer valid', async () => {
@@ -320,5 +340,26 @@ describe('browser mode (first message)', () => {
     const done = closed(ws);
     await auth.revoke('pat', id);
     expect(await done).toMatchObject({ code: 4401, reason: 'token_revoked' });
+  });
+});
+
+// Last in the file: it stops this file's embedded database (starting a second one costs seconds).
+describe('store outage', () => {
+  it('503 with Retry-After, never 401, when the store is unavailable', async () => {
+    const { url } = await start();
+    const { token } = await db.createToken('pat', 'frank');
+    await db.breakStore();
+    const rejection = await rejected(url, { headers: { Authorization: `Bearer ${token}` } });
+    expect(rejection.status).toBe(503);
+    expect(rejection.headers['retry-after']).toBe('5');
+    expect(rejection.headers['www-authenticate']).toBeUndefined();
+  });
+
+  it('closes a browser-mode socket with 1013, not 4401, when the store is unavailable', async () => {
+    const { url } = await start({ browserAuth: true });
+    const ws = await openRaw(url);
+    const done = closed(ws);
+    ws.send(JSON.stringify({ type: 'auth', token: generateToken('pat') }));
+    expect(await done).toMatchObject({ code: 1013, reason: 'unavailable' });
   });
 });
