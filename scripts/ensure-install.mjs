@@ -4,8 +4,7 @@ import { execSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 
 const marker = 'node_modules/.modules.yaml';
-const stale =
-  !existsSync(marker) || statSync('pnpm-lock.yaml').mtimeMs > statSync(marker).mtimeMs;
+const stale = !existsSync(marker) || statSync('pnpm-lock.yaml').mtimeMs > statSync(marker).mtimeMs;
 if (stale) {
   const frozen = process.env.CI ? '--frozen-lockfile' : '';
   execSync(`npx -y pnpm@10 install ${frozen}`, { stdio: 'inherit' });

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import { createTouchScheduler } from './touch.js';
 import { createTokenFormat, hashToken as sha256Hex, type TokenKinds } from './tokens.js';
+import { createTouchScheduler } from './touch.js';
 import type {
   AuthCacheStats,
   FailureReason,
@@ -109,6 +109,10 @@ interface PositiveEntry {
   readonly identity: Identity;
   /** Epoch ms after which the entry must not be served (ttl clamped to expiry). */
   readonly deadline: number;
+  /** The answer for a hit, built once so that a hit allocates nothing. */
+  readonly result: ResolveResult;
+  /** Before this time a hit need not tell the touch scheduler (it already knows). */
+  touchDue: number;
 }
 
 interface NegativeEntry {
@@ -132,6 +136,11 @@ export function clampTtlToExpiry(ttl: number, expiresAt: number | null, now: num
   return Math.min(ttl, expiresAt - now);
 }
 
+/** Cache keys are `kind:hash`; kinds never contain `:`. */
+function tokenHashOf(key: string): string {
+  return key.slice(key.indexOf(':') + 1);
+}
+
 function fail(reason: FailureReason): ResolveResult {
   return { ok: false, reason };
 }
@@ -142,7 +151,8 @@ const REVOKED = Object.freeze(fail('revoked'));
 const UNAVAILABLE = Object.freeze(fail('unavailable'));
 
 function checkTime(name: string, value: number): number {
-  if (!Number.isFinite(value)) throw new TypeError(`createAuthCache: ${name} must be a finite number`);
+  if (!Number.isFinite(value))
+    throw new TypeError(`createAuthCache: ${name} must be a finite number`);
   return value;
 }
 
@@ -186,7 +196,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
 
   // lru-cache's own TTL is not used: the deadline lives in the entry and is checked against
   // the injected clock on every hit, which also makes `ttl: 0` ("forever" in lru-cache) moot.
-  const positive = enabled && ttl > 0 ? new LRUCache<string, PositiveEntry>({ max: maxEntries }) : undefined;
+  const positive =
+    enabled && ttl > 0 ? new LRUCache<string, PositiveEntry>({ max: maxEntries }) : undefined;
   const negative = enabled ? new LRUCache<string, NegativeEntry>({ max: maxEntries }) : undefined;
   /** The load every concurrent resolve of a key joins (single-flight). */
   const inflight = new Map<string, Flight>();
@@ -226,7 +237,12 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   };
 
   /** Loads from L2 then the store; fills the caches unless an invalidation raced the load. */
-  async function load(kind: string, tokenHash: string, key: string, flight: Flight): Promise<ResolveResult> {
+  async function load(
+    kind: string,
+    tokenHash: string,
+    key: string,
+    flight: Flight,
+  ): Promise<ResolveResult> {
     for (let attempt = 1; ; attempt++) {
       flight.stale = false;
       let generation = 0;
@@ -271,6 +287,9 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       }
       const now = clock();
       if (identity === null) {
+        // A revoke that raced this load left a tombstone: keep it and say why.
+        const tombstone = negative?.get(key);
+        if (tombstone?.reason === 'revoked' && now < tombstone.deadline) return REVOKED;
         rememberNegative(key, 'invalid', negativeTtl);
         return INVALID;
       }
@@ -294,7 +313,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     const ttlMs = clampTtlToExpiry(ttl, identity.expiresAt, now);
     if (ttlMs <= 0) return;
     negative?.delete(key);
-    positive.set(key, { identity, deadline: now + ttlMs });
+    const result: ResolveResult = { ok: true, identity, tokenHash: tokenHashOf(key) };
+    positive.set(key, { identity, deadline: now + ttlMs, result, touchDue: now + touchInterval });
   }
 
   function rememberNegative(key: string, reason: NegativeEntry['reason'], ttlMs: number): void {
@@ -308,14 +328,18 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       const entry = positive.get(key);
       if (entry !== undefined) {
         const now = clock();
-        if (now < entry.deadline) {
-          const { expiresAt } = entry.identity;
-          if (expiresAt === null || now < expiresAt) {
-            counters.hits++;
-            return Promise.resolve(succeed(key, entry.identity, tokenHash));
-          }
+        const { expiresAt } = entry.identity;
+        if (expiresAt !== null && now >= expiresAt) {
           positive.delete(key);
           return Promise.resolve(EXPIRED);
+        }
+        if (now < entry.deadline) {
+          counters.hits++;
+          if (now >= entry.touchDue) {
+            entry.touchDue = now + touchInterval;
+            touches.record(key, entry.identity.kind, entry.identity.tokenId);
+          }
+          return Promise.resolve(entry.result);
         }
         positive.delete(key);
       }
@@ -340,7 +364,10 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   function startLoad(kind: string, tokenHash: string, key: string): Promise<ResolveResult> {
     const flight: Flight = { stale: false, promise: Promise.resolve(UNAVAILABLE) };
     let flights = running.get(key);
-    if (!flights) running.set(key, (flights = new Set()));
+    if (!flights) {
+      flights = new Set();
+      running.set(key, flights);
+    }
     flights.add(flight);
     flight.promise = load(kind, tokenHash, key, flight).finally(() => {
       if (inflight.get(key) === flight) inflight.delete(key);
@@ -357,7 +384,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       counters.malformed++;
       return Promise.resolve(MALFORMED);
     }
-    const accepted = typeof kinds === 'string' ? kinds === parsed.kind : kinds.includes(parsed.kind);
+    const accepted =
+      typeof kinds === 'string' ? kinds === parsed.kind : kinds.includes(parsed.kind);
     // A well-formed token of another kind is not a syntax error, just not valid here.
     if (!accepted) return Promise.resolve(INVALID);
     return resolveKey(parsed.kind, hashToken(token));
@@ -405,7 +433,11 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     await announce(message);
   }
 
-  async function revoke(kind: string, tokenId: string, opts?: { subject?: string }): Promise<boolean> {
+  async function revoke(
+    kind: string,
+    tokenId: string,
+    opts?: { subject?: string },
+  ): Promise<boolean> {
     const hashes = await store.revoke(kind, tokenId, opts);
     for (const tokenHash of hashes) {
       const message: InvalidationMessage = { kind, tokenHash, reason: 'revoked' };

@@ -1,4 +1,4 @@
-import { createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 /** The base62 alphabet used by token bodies and checksums (digits, upper case, lower case). */
@@ -47,9 +47,6 @@ export interface TokenFormat {
   parse(token: string): ParsedToken;
 }
 
-const BODY_RE = /^[0-9A-Za-z]+$/;
-const HEX_RE = /^[0-9a-f]+$/;
-
 /** Encodes the CRC32 of `body` as exactly six base62 characters (left-padded with `0`). */
 export function checksum(body: string): string {
   let value = crc32(body);
@@ -95,6 +92,16 @@ export function createTokenFormat(kinds: TokenKinds = defaultTokenKinds): TokenF
     }
   }
   const modern = TOKEN_BODY_LENGTH + TOKEN_CHECKSUM_LENGTH;
+  // One anchored pattern per kind checks prefix, length and alphabet in a single pass.
+  const matchers = entries.map(([kind, spec]) => ({
+    result: Object.freeze({ ok: true, kind, legacy: false }) as ParsedToken,
+    legacyResult: Object.freeze({ ok: true, kind, legacy: true }) as ParsedToken,
+    prefix: spec.prefix,
+    modern: new RegExp(`^${spec.prefix}[0-9A-Za-z]{${modern}}$`),
+    legacy: spec.acceptLegacyHex
+      ? new RegExp(`^${spec.prefix}[0-9a-f]{${LEGACY_HEX_LENGTH}}$`)
+      : undefined,
+  }));
 
   return {
     kinds,
@@ -105,32 +112,37 @@ export function createTokenFormat(kinds: TokenKinds = defaultTokenKinds): TokenF
       return spec.prefix + body + checksum(body);
     },
     parse(token) {
-      if (typeof token !== 'string') return { ok: false };
-      for (let i = 0; i < entries.length; i++) {
-        const [kind, spec] = entries[i]!;
-        if (!token.startsWith(spec.prefix)) continue;
-        const rest = token.length - spec.prefix.length;
-        if (rest === modern) {
-          const body = token.slice(spec.prefix.length, spec.prefix.length + TOKEN_BODY_LENGTH);
-          const sum = token.slice(spec.prefix.length + TOKEN_BODY_LENGTH);
-          if (!BODY_RE.test(body) || !BODY_RE.test(sum)) return { ok: false };
-          return checksumEquals(checksum(body), sum) ? { ok: true, kind, legacy: false } : { ok: false };
+      if (typeof token !== 'string') return INVALID_TOKEN;
+      for (let i = 0; i < matchers.length; i++) {
+        const m = matchers[i]!;
+        if (!token.startsWith(m.prefix)) continue;
+        if (m.modern.test(token)) {
+          const start = m.prefix.length;
+          const body = token.slice(start, start + TOKEN_BODY_LENGTH);
+          // The checksum is derived from public characters, so a plain comparison leaks nothing.
+          return decodeChecksum(token, start + TOKEN_BODY_LENGTH) === crc32(body)
+            ? m.result
+            : INVALID_TOKEN;
         }
-        if (rest === LEGACY_HEX_LENGTH && spec.acceptLegacyHex) {
-          return HEX_RE.test(token.slice(spec.prefix.length))
-            ? { ok: true, kind, legacy: true }
-            : { ok: false };
-        }
-        return { ok: false };
+        if (m.legacy?.test(token)) return m.legacyResult;
+        return INVALID_TOKEN;
       }
-      return { ok: false };
+      return INVALID_TOKEN;
     },
   };
 }
 
-function checksumEquals(a: string, b: string): boolean {
-  // The checksum is public information, but comparing in constant time costs nothing here.
-  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+const INVALID_TOKEN: ParsedToken = Object.freeze({ ok: false });
+const BASE62_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < BASE62.length; i++) BASE62_VALUE[BASE62.charCodeAt(i)] = i;
+
+/** The number encoded by the six base62 characters at `offset` (already known to be base62). */
+function decodeChecksum(token: string, offset: number): number {
+  let value = 0;
+  for (let i = offset; i < offset + TOKEN_CHECKSUM_LENGTH; i++) {
+    value = value * 62 + BASE62_VALUE[token.charCodeAt(i)]!;
+  }
+  return value;
 }
 
 const defaultFormat = createTokenFormat();

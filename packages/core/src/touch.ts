@@ -52,7 +52,10 @@ export function createTouchScheduler(options: TouchSchedulerOptions): TouchSched
     const last = scheduled.get(key);
     if (last !== undefined && now - last < interval) return;
     scheduled.set(key, now);
-    if (!tier?.claimTouch) return enqueue(key, kind, tokenId);
+    if (!tier?.claimTouch) {
+      enqueue(key, kind, tokenId);
+      return;
+    }
     // Cluster-wide: only the instance that wins the claim writes this window.
     tier.claimTouch(`touch:${key}`, interval).then(
       (won) => won && enqueue(key, kind, tokenId),
