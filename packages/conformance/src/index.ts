@@ -1,0 +1,20 @@
+/**
+ * Private test kit: the one table of HTTP auth cases that every authcache adapter must answer
+ * identically, with the real stores (PGlite, Postgres) and a real JWKS server it runs against.
+ */
+
+export type { ConformanceCase, Expectation, RouteSpec } from './cases.js';
+export { cases, routes } from './cases.js';
+export type { Fixture, JwksServer } from './fixture.js';
+export { createFixture, deadUrl, JWT_SECRET, signHs256, startJwksServer } from './fixture.js';
+export type { CuttableProxy, SchemaStats } from './postgres.js';
+export {
+  createPool,
+  DATABASE_URL,
+  dropSchema,
+  freshSchemaName,
+  readSchemaStats,
+  startProxy,
+} from './postgres.js';
+export type { AdapterHarness, TestClient, TestResponse } from './run.js';
+export { runConformance } from './run.js';

@@ -1,0 +1,111 @@
+/**
+ * Express 5 middleware for authcache. Thin by design: credential extraction, resolution, scopes
+ * and the RFC 6750 answers live in `@authcache/core`; this file only moves values in and out of
+ * Express.
+ */
+import {
+  type AuthMiddlewareOptions,
+  type BearerAuthOptions,
+  createAuthenticator,
+  DAEMON_KINDS,
+  type HttpAuthError,
+  isCorsPreflight,
+  PAT_KINDS,
+  type RequestAuth,
+} from '@authcache/core';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+
+export type { AuthPath, HttpAuthError, JwtOptions, RequestAuth } from '@authcache/core';
+
+declare global {
+  namespace Express {
+    interface Request {
+      /**
+       * The authenticated identity and how it was proven, set by `patAuth`, `daemonAuth` or
+       * `bearerAuth`. `undefined` when auth was optional and no credential was sent.
+       */
+      auth?: RequestAuth;
+    }
+  }
+}
+
+/** Options of `patAuth` and `daemonAuth`. See `AuthMiddlewareOptions` for every default. */
+export type ExpressAuthOptions = AuthMiddlewareOptions<Request>;
+/** Options of `bearerAuth`: {@link ExpressAuthOptions} plus the accepted `kinds`. */
+export type ExpressBearerAuthOptions = BearerAuthOptions<Request>;
+
+/**
+ * What the middleware passes to `next(err)`. Express 5's final handler answers with `status`
+ * and sets every entry of `headers` (`WWW-Authenticate`, `Retry-After`); a custom error handler
+ * can do the same, or use `authError` to render its own body.
+ */
+export class AuthError extends Error {
+  readonly status: number;
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The message is safe to show: it never contains the token. */
+  readonly expose = true;
+  readonly authError: HttpAuthError;
+
+  constructor(error: HttpAuthError) {
+    super(error.body);
+    this.name = 'AuthError';
+    this.status = error.status;
+    this.statusCode = error.status;
+    this.headers = error.headers;
+    this.authError = error;
+  }
+}
+
+function middleware(options: ExpressBearerAuthOptions): RequestHandler {
+  const authenticate = createAuthenticator(options);
+  const { getToken, skip } = options;
+  return function authcache(req: Request, _res: Response, next: NextFunction): void {
+    if (isCorsPreflight(req.method, req.headers['access-control-request-method']) || skip?.(req)) {
+      next();
+      return;
+    }
+    let token: string | null | undefined;
+    try {
+      token = getToken?.(req);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    authenticate({ authorization: req.headers.authorization, token }).then((outcome) => {
+      if (!outcome.ok) return next(new AuthError(outcome.error));
+      req.auth = outcome.auth;
+      next();
+    }, next);
+  };
+}
+
+/**
+ * Accepts personal access tokens (`mul_…`), and JWTs when `jwt` is set. Puts the identity on
+ * `req.auth` (`path: 'pat'` or `'jwt'`).
+ *
+ * @example app.use('/api', patAuth({ auth }));
+ */
+export function patAuth(options: ExpressAuthOptions): RequestHandler {
+  return middleware({ ...options, kinds: PAT_KINDS });
+}
+
+/**
+ * multica's DaemonAuth: accepts daemon tokens (`mdt_…`, `path: 'daemon_token'`, with
+ * `workspaceId` and `daemonId`), falls back to personal access tokens (`path: 'pat'`) and,
+ * when `jwt` is set, JWTs (`path: 'jwt'`). On a warm cache it costs no store query.
+ *
+ * @example app.post('/api/daemon/heartbeat', daemonAuth({ auth }), heartbeat);
+ */
+export function daemonAuth(options: ExpressAuthOptions): RequestHandler {
+  return middleware({ ...options, kinds: DAEMON_KINDS });
+}
+
+/**
+ * The general form: accepts the token `kinds` given (and JWTs when `jwt` is set).
+ *
+ * @example app.use(bearerAuth({ auth, kinds: ['pat'], jwt: { jwksUrl } }));
+ */
+export function bearerAuth(options: ExpressBearerAuthOptions): RequestHandler {
+  return middleware(options);
+}

@@ -1,0 +1,104 @@
+/**
+ * Hono middleware for authcache. Thin by design: credential extraction, resolution, scopes
+ * and the RFC 6750 answers live in `@authcache/core`; this file only moves values in and out of
+ * Hono.
+ */
+import {
+  type AuthMiddlewareOptions,
+  type BearerAuthOptions,
+  createAuthenticator,
+  DAEMON_KINDS,
+  type HttpAuthError,
+  isCorsPreflight,
+  PAT_KINDS,
+  type RequestAuth,
+} from '@authcache/core';
+import type { Context, MiddlewareHandler } from 'hono';
+import { createMiddleware } from 'hono/factory';
+import { HTTPException } from 'hono/http-exception';
+
+export type { AuthPath, HttpAuthError, JwtOptions, RequestAuth } from '@authcache/core';
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    /**
+     * The identity set by `patAuth`, `daemonAuth` or `bearerAuth`. Optional here because an app
+     * may read it on routes no auth middleware guards; the middleware's own type is exact.
+     */
+    auth?: RequestAuth;
+  }
+}
+
+/** Env of a route behind required auth: `c.var.auth` is always set. */
+export type AuthEnv = { Variables: { auth: RequestAuth } };
+/** Env of a route behind `required: false`: `c.var.auth` is unset without a credential. */
+export type OptionalAuthEnv = { Variables: { auth: RequestAuth | undefined } };
+
+/** Options of `patAuth` and `daemonAuth`. See `AuthMiddlewareOptions` for every default. */
+export type HonoAuthOptions = AuthMiddlewareOptions<Context>;
+/** Options of `bearerAuth`: {@link HonoAuthOptions} plus the accepted `kinds`. */
+export type HonoBearerAuthOptions = BearerAuthOptions<Context>;
+
+type Optional = { required: false };
+
+/**
+ * The exception thrown on failure. Its response carries the status, `WWW-Authenticate` or
+ * `Retry-After`, and a plain-text message; Hono's default error handler returns it as is. In a
+ * custom `onError`, return `err.getResponse()` for `HTTPException`s to keep the headers.
+ */
+export function toHttpException(error: HttpAuthError): HTTPException {
+  const res = new Response(error.body, {
+    status: error.status,
+    headers: { ...error.headers, 'Content-Type': 'text/plain; charset=UTF-8' },
+  });
+  return new HTTPException(error.status, { res, message: error.body, cause: error });
+}
+
+function middleware(options: HonoBearerAuthOptions): MiddlewareHandler<AuthEnv> {
+  const authenticate = createAuthenticator(options);
+  const { getToken, skip } = options;
+  return createMiddleware<AuthEnv>(async function authcache(c, next) {
+    if (isCorsPreflight(c.req.method, c.req.header('Access-Control-Request-Method'))) return next();
+    if (skip?.(c)) return next();
+    const outcome = await authenticate({
+      authorization: c.req.header('Authorization'),
+      token: getToken?.(c),
+    });
+    if (!outcome.ok) throw toHttpException(outcome.error);
+    // Unset only under `required: false`, whose overload types the variable as optional.
+    if (outcome.auth) c.set('auth', outcome.auth);
+    await next();
+  });
+}
+
+/**
+ * Accepts personal access tokens (`mul_…`), and JWTs when `jwt` is set. Sets `c.var.auth`
+ * (`path: 'pat'` or `'jwt'`).
+ *
+ * @example app.use('/api/*', patAuth({ auth }));
+ */
+export function patAuth(options: HonoAuthOptions & Optional): MiddlewareHandler<OptionalAuthEnv>;
+export function patAuth(options: HonoAuthOptions): MiddlewareHandler<AuthEnv>;
+export function patAuth(options: HonoAuthOptions): MiddlewareHandler {
+  return middleware({ ...options, kinds: PAT_KINDS });
+}
+
+/**
+ * multica's DaemonAuth: accepts daemon tokens (`mdt_…`, `path: 'daemon_token'`, with
+ * `workspaceId` and `daemonId`), falls back to personal access tokens (`path: 'pat'`) and,
+ * when `jwt` is set, JWTs (`path: 'jwt'`). On a warm cache it costs no store query.
+ */
+export function daemonAuth(options: HonoAuthOptions & Optional): MiddlewareHandler<OptionalAuthEnv>;
+export function daemonAuth(options: HonoAuthOptions): MiddlewareHandler<AuthEnv>;
+export function daemonAuth(options: HonoAuthOptions): MiddlewareHandler {
+  return middleware({ ...options, kinds: DAEMON_KINDS });
+}
+
+/** The general form: accepts the token `kinds` given (and JWTs when `jwt` is set). */
+export function bearerAuth(
+  options: HonoBearerAuthOptions & Optional,
+): MiddlewareHandler<OptionalAuthEnv>;
+export function bearerAuth(options: HonoBearerAuthOptions): MiddlewareHandler<AuthEnv>;
+export function bearerAuth(options: HonoBearerAuthOptions): MiddlewareHandler {
+  return middleware(options);
+}

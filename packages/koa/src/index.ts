@@ -1,0 +1,95 @@
+/**
+ * Koa 3 middleware for authcache. Thin by design: credential extraction, resolution, scopes
+ * and the RFC 6750 answers live in `@authcache/core`; this file only moves values in and out of
+ * Koa.
+ */
+import {
+  type AuthMiddlewareOptions,
+  type BearerAuthOptions,
+  createAuthenticator,
+  DAEMON_KINDS,
+  type HttpAuthError,
+  isCorsPreflight,
+  PAT_KINDS,
+  type RequestAuth,
+} from '@authcache/core';
+import type { Context, Middleware, Next } from 'koa';
+
+export type { AuthPath, HttpAuthError, JwtOptions, RequestAuth } from '@authcache/core';
+
+/** What the middleware adds to `ctx.state`. */
+export interface AuthState {
+  /** The identity and how it was proven; `undefined` for optional auth without a credential. */
+  auth?: RequestAuth;
+  /** With `passthrough`, why authentication failed (status, headers, message). */
+  authError?: HttpAuthError;
+}
+
+/** Koa-specific options. */
+export interface KoaOnlyOptions {
+  /**
+   * `true` never throws: on failure `ctx.state.auth` stays unset, `ctx.state.authError` says why,
+   * and the next middleware runs (it decides; nothing is bypassed). Default: `false`.
+   */
+  passthrough?: boolean;
+}
+
+/** Options of `patAuth` and `daemonAuth`. See `AuthMiddlewareOptions` for every default. */
+export type KoaAuthOptions = AuthMiddlewareOptions<Context> & KoaOnlyOptions;
+/** Options of `bearerAuth`: {@link KoaAuthOptions} plus the accepted `kinds`. */
+export type KoaBearerAuthOptions = BearerAuthOptions<Context> & KoaOnlyOptions;
+
+type AuthMiddleware = Middleware<AuthState>;
+
+function middleware(options: KoaBearerAuthOptions): AuthMiddleware {
+  const authenticate = createAuthenticator(options);
+  const { getToken, skip, passthrough = false } = options;
+  return async function authcache(ctx, next: Next) {
+    const context = ctx as unknown as Context;
+    if (isCorsPreflight(ctx.method, ctx.get('Access-Control-Request-Method'))) return next();
+    if (skip?.(context)) return next();
+    const outcome = await authenticate({
+      authorization: ctx.req.headers.authorization,
+      token: getToken?.(context),
+    });
+    if (outcome.ok) {
+      ctx.state.auth = outcome.auth;
+      return next();
+    }
+    if (passthrough) {
+      ctx.state.authError = outcome.error;
+      return next();
+    }
+    // Headers must travel on the error: koa's error handler drops headers set before a throw.
+    // `expose` so the safe message is the body for 503 too (http-errors hides 5xx messages).
+    ctx.throw(outcome.error.status, outcome.error.body, {
+      headers: outcome.error.headers,
+      expose: true,
+      authError: outcome.error,
+    });
+  };
+}
+
+/**
+ * Accepts personal access tokens (`mul_…`), and JWTs when `jwt` is set. Puts the identity on
+ * `ctx.state.auth` (`path: 'pat'` or `'jwt'`).
+ *
+ * @example app.use(patAuth({ auth }));
+ */
+export function patAuth(options: KoaAuthOptions): AuthMiddleware {
+  return middleware({ ...options, kinds: PAT_KINDS });
+}
+
+/**
+ * multica's DaemonAuth: accepts daemon tokens (`mdt_…`, `path: 'daemon_token'`, with
+ * `workspaceId` and `daemonId`), falls back to personal access tokens (`path: 'pat'`) and,
+ * when `jwt` is set, JWTs (`path: 'jwt'`). On a warm cache it costs no store query.
+ */
+export function daemonAuth(options: KoaAuthOptions): AuthMiddleware {
+  return middleware({ ...options, kinds: DAEMON_KINDS });
+}
+
+/** The general form: accepts the token `kinds` given (and JWTs when `jwt` is set). */
+export function bearerAuth(options: KoaBearerAuthOptions): AuthMiddleware {
+  return middleware(options);
+}
