@@ -73,7 +73,9 @@ export function createTouchScheduler(options: TouchSchedulerOptions): TouchSched
     const now = clock();
     for (const [kind, ids] of byKind) {
       try {
-        await store.touch(kind, ids, new Date(now), new Date(now - interval));
+        // The store skips rows used after `notUsedSince`; +1 makes a row last touched exactly one
+        // interval ago eligible, matching the scheduler's own "at most once per interval".
+        await store.touch(kind, ids, new Date(now), new Date(now - interval + 1));
         options.onBatch(true, ids.length);
       } catch (error) {
         options.onBatch(false, ids.length);

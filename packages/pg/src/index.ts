@@ -10,6 +10,7 @@ export type {
   CreateDaemonTokenInput,
   CreatedToken,
   CreatePatInput,
+  DaemonTokenSummary,
   ListPatsOptions,
   PatSummary,
   PgTokenStore,

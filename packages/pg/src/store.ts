@@ -56,7 +56,10 @@ export interface CreateDaemonTokenInput {
 export interface CreatedToken {
   readonly id: string;
   readonly token: string;
-  /** The first characters of the token (prefix + 4), stored for display. */
+  /**
+   * The first characters of the token (kind prefix + 4), safe to display. Stored in
+   * `personal_access_token.token_prefix`; the daemon table has no such column.
+   */
   readonly tokenPrefix: string;
   readonly expiresAt: Date | null;
 }
@@ -74,7 +77,18 @@ export interface PatSummary {
   readonly createdAt: Date;
 }
 
-/** Options of {@link PgTokenStore.listPats}. */
+/** A daemon token as listed for its workspace: no hash, no secret. */
+export interface DaemonTokenSummary {
+  readonly id: string;
+  readonly workspaceId: string;
+  readonly daemonId: string;
+  readonly expiresAt: Date | null;
+  readonly lastUsedAt: Date | null;
+  readonly revoked: boolean;
+  readonly createdAt: Date;
+}
+
+/** Options of {@link PgTokenStore.listPats} and {@link PgTokenStore.listDaemonTokens}. */
 export interface ListPatsOptions {
   /** Also list revoked tokens. Default: `false`. */
   includeRevoked?: boolean;
@@ -91,6 +105,8 @@ export interface PgTokenStore extends TokenStore {
   createDaemonToken(input: CreateDaemonTokenInput): Promise<CreatedToken>;
   /** The user's tokens, newest first. */
   listPats(userId: string, options?: ListPatsOptions): Promise<PatSummary[]>;
+  /** The workspace's daemon tokens, newest first. */
+  listDaemonTokens(workspaceId: string, options?: ListPatsOptions): Promise<DaemonTokenSummary[]>;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -331,6 +347,34 @@ export function pgTokenStore(options: PgTokenStoreOptions): PgTokenStore {
         name: row.name,
         tokenPrefix: row.token_prefix,
         scopes: row.scopes ?? [],
+        expiresAt: toDate(row.expires_at),
+        lastUsedAt: toDate(row.last_used_at),
+        revoked: row.revoked,
+        createdAt: toDate(row.created_at)!,
+      }));
+    },
+
+    async listDaemonTokens(workspaceId, listOptions) {
+      checkText('listDaemonTokens', 'workspaceId', workspaceId);
+      const { rows } = await db.query<{
+        id: string;
+        workspace_id: string;
+        daemon_id: string;
+        expires_at: Date | string | null;
+        last_used_at: Date | string | null;
+        revoked: boolean;
+        created_at: Date | string;
+      }>(
+        `SELECT id, workspace_id, daemon_id, expires_at, last_used_at, revoked, created_at
+          FROM ${tables.daemon}
+          WHERE workspace_id = $1 ${listOptions?.includeRevoked ? '' : 'AND NOT revoked'}
+          ORDER BY created_at DESC, id`,
+        [workspaceId],
+      );
+      return rows.map((row) => ({
+        id: row.id,
+        workspaceId: row.workspace_id,
+        daemonId: row.daemon_id,
         expiresAt: toDate(row.expires_at),
         lastUsedAt: toDate(row.last_used_at),
         revoked: row.revoked,

@@ -296,6 +296,31 @@ export function storeContract(label: string, open: () => Promise<ContractTarget>
       expect(await store.listPats('nobody')).toEqual([]);
     });
 
+    it('lists a workspace’s daemon tokens, without hashes', async () => {
+      const older = await store.createDaemonToken({ workspaceId: 'ws-list', daemonId: 'd1' });
+      const newer = await store.createDaemonToken({
+        workspaceId: 'ws-list',
+        daemonId: 'd2',
+        expiresAt: new Date(Date.now() + HOUR),
+      });
+      await store.createDaemonToken({ workspaceId: 'ws-other', daemonId: 'd3' });
+      await db.query(
+        `UPDATE "${schema}".daemon_token SET created_at = created_at - interval '1 minute'
+          WHERE id = $1`,
+        [older.id],
+      );
+      const listed = await store.listDaemonTokens('ws-list');
+      expect(listed.map((t) => [t.id, t.daemonId])).toEqual([
+        [newer.id, 'd2'],
+        [older.id, 'd1'],
+      ]);
+      expect(listed[1]).toMatchObject({ workspaceId: 'ws-list', expiresAt: null, revoked: false });
+      expect(JSON.stringify(listed)).not.toContain(sha256(older.token));
+      await store.revoke('daemon', older.id);
+      expect((await store.listDaemonTokens('ws-list')).map((t) => t.id)).toEqual([newer.id]);
+      expect(await store.listDaemonTokens('ws-list', { includeRevoked: true })).toHaveLength(2);
+    });
+
     it('with a pepper, stores HMAC-SHA256 hashes that differ from plain SHA-256', async () => {
       const pepper = 'server-side-pepper';
       const peppered = pgTokenStore({ db, schema, pepper });
