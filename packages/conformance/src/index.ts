@@ -7,12 +7,14 @@ export type { ConformanceCase, Expectation, RouteSpec } from './cases.js';
 export { cases, routes } from './cases.js';
 export type { Fixture, JwksServer } from './fixture.js';
 export { createFixture, deadUrl, JWT_SECRET, signHs256, startJwksServer } from './fixture.js';
-export type { CuttableProxy, SchemaStats } from './postgres.js';
+export { runHeartbeat } from './heartbeat.js';
+export type { CuttableProxy, PostgresAuth, SchemaStats } from './postgres.js';
 export {
   createPool,
   DATABASE_URL,
   dropSchema,
   freshSchemaName,
+  openPostgresAuth,
   readSchemaStats,
   startProxy,
 } from './postgres.js';

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { type AuthCache, type AuthCacheOptions, createAuthCache } from '@authcache/core';
+import { migrate, type PgTokenStore, pgTokenStore } from '@authcache/pg';
 import pg from 'pg';
 
 /** The shared test Postgres. Never stopped by tests; each test file works in its own schema. */
@@ -120,4 +122,33 @@ export async function readSchemaStats(
   } finally {
     client.release();
   }
+}
+
+/** An auth cache over `pgTokenStore` in a private schema of the shared Postgres. */
+export interface PostgresAuth {
+  readonly auth: AuthCache;
+  readonly store: PgTokenStore;
+  readonly pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+export async function openPostgresAuth(
+  label: string,
+  options: Omit<AuthCacheOptions, 'store'> = {},
+): Promise<PostgresAuth> {
+  const schema = freshSchemaName(label);
+  const pool = createPool();
+  await migrate(pool, { schema });
+  const store = pgTokenStore({ db: pool, schema });
+  const auth = createAuthCache({ store, ...options });
+  return {
+    auth,
+    store,
+    pool,
+    async close() {
+      await auth.close();
+      await pool.end();
+      await dropSchema(schema);
+    },
+  };
 }

@@ -51,8 +51,9 @@ export function extractBearer(
     if (authorization.length > 1) return malformed('More than one Authorization header');
     return extractBearer(authorization[0]);
   }
-  // HTTP parsers already strip surrounding optional whitespace; do the same for direct callers.
-  const value = authorization.trim();
+  // HTTP parsers already strip the optional whitespace around a field value (SP and HTAB only,
+  // RFC 9110 §5.6.3); do the same for direct callers, and nothing more.
+  const value = authorization.replace(/^[ \t]+|[ \t]+$/g, '');
   if (value === '') return MISSING;
   const scheme = BEARER_SCHEME.exec(value);
   if (!scheme) return MISSING;

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
+  type AuthCache,
   authPathOf,
+  createAuthenticator,
   extractBearer,
   isCorsPreflight,
   MAX_BEARER_TOKEN_LENGTH,
@@ -51,6 +53,7 @@ describe('extractBearer', () => {
     ['control char', 'Bearer abc\u0000def'],
     ['two headers', [`Bearer ${token}`, `Bearer ${token}`]],
     ['over-long', `Bearer ${'a'.repeat(MAX_BEARER_TOKEN_LENGTH + 1)}`],
+    ['trailing no-break space', `Bearer ${token}\u00a0`],
   ])('%s → malformed', (_name, header) => {
     const result = extractBearer(header);
     expect(result.ok).toBe(false);
@@ -135,6 +138,17 @@ describe('toHttpError', () => {
     );
     const scoped = toHttpError('insufficient_scope', { scopes: ['x"y', 'a\\b', ' '] });
     expect(scoped.headers['WWW-Authenticate']).toMatch(/, scope="xy ab"$/);
+  });
+});
+
+describe('createAuthenticator options', () => {
+  // Only option validation here: the pipeline itself runs in the conformance suite on real stores.
+  const auth = { resolve: async () => ({ ok: false, reason: 'invalid' }) } as unknown as AuthCache;
+  it('fails at creation, not at the first request', () => {
+    expect(() => createAuthenticator({ kinds: ['pat'] } as never)).toThrow(/auth/);
+    expect(() => createAuthenticator({ auth, kinds: 'pat' } as never)).toThrow(/kinds/);
+    expect(() => createAuthenticator({ auth, kinds: [], retryAfter: 1.5 })).toThrow(/retryAfter/);
+    expect(() => createAuthenticator({ auth, kinds: [], jwt: { secret: '' } })).toThrow(/secret/);
   });
 });
 

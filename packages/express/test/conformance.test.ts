@@ -1,4 +1,9 @@
-import { type RouteSpec, runConformance, type TestClient } from '@authcache/conformance';
+import {
+  type RouteSpec,
+  runConformance,
+  runHeartbeat,
+  type TestClient,
+} from '@authcache/conformance';
 import express, { type Request } from 'express';
 import request from 'supertest';
 import { bearerAuth, daemonAuth, type ExpressBearerAuthOptions, patAuth } from '../src/index.js';
@@ -32,3 +37,4 @@ export function mountExpress(routes: readonly RouteSpec[]): TestClient {
 }
 
 runConformance({ name: 'express', mount: mountExpress });
+runHeartbeat({ name: 'express', mount: mountExpress });

@@ -1,4 +1,9 @@
-import { type RouteSpec, runConformance, type TestClient } from '@authcache/conformance';
+import {
+  type RouteSpec,
+  runConformance,
+  runHeartbeat,
+  type TestClient,
+} from '@authcache/conformance';
 import { type Context, Hono } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { bearerAuth, daemonAuth, type HonoBearerAuthOptions, patAuth } from '../src/index.js';
@@ -29,3 +34,4 @@ export function mountHono(routes: readonly RouteSpec[]): TestClient {
 }
 
 runConformance({ name: 'hono', mount: mountHono });
+runHeartbeat({ name: 'hono', mount: mountHono });

@@ -1,5 +1,10 @@
 import type { Server } from 'node:http';
-import { type RouteSpec, runConformance, type TestClient } from '@authcache/conformance';
+import {
+  type RouteSpec,
+  runConformance,
+  runHeartbeat,
+  type TestClient,
+} from '@authcache/conformance';
 import Koa, { type Context } from 'koa';
 import request from 'supertest';
 import { bearerAuth, daemonAuth, type KoaBearerAuthOptions, patAuth } from '../src/index.js';
@@ -40,3 +45,4 @@ export function mountKoa(routes: readonly RouteSpec[]): TestClient {
 }
 
 runConformance({ name: 'koa', mount: mountKoa });
+runHeartbeat({ name: 'koa', mount: mountKoa });

@@ -1,0 +1,66 @@
+import { openPostgresAuth, type PostgresAuth } from '@authcache/conformance';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuthError, daemonAuth, patAuth } from '../src/index.js';
+
+let db: PostgresAuth;
+let pat: string;
+
+beforeAll(async () => {
+  db = await openPostgresAuth('express');
+  pat = (await db.store.createPat({ userId: 'u1', name: 'n' })).token;
+});
+afterAll(() => db?.close());
+
+describe('express adapter', () => {
+  it("express 5's final handler sends err.status and err.headers", async () => {
+    const app = express();
+    app.get('/', patAuth({ auth: db.auth }), (_req, res) => {
+      res.send('ok');
+    });
+    const res = await request(app).get('/');
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="api"');
+  });
+
+  it('a custom error handler receives an AuthError it can render as JSON', async () => {
+    const app = express();
+    app.get('/', daemonAuth({ auth: db.auth, realm: 'daemons' }), (req, res) => {
+      res.json({ path: req.auth?.path });
+    });
+    app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+      if (!(err instanceof AuthError)) return next(err);
+      res
+        .status(err.status)
+        .set(err.headers)
+        .json({ error: err.authError.error ?? 'unauthorized' });
+    });
+    const denied = await request(app).get('/').set('Authorization', 'Bearer mul_nope');
+    expect(denied.status).toBe(401);
+    expect(denied.body).toEqual({ error: 'invalid_token' });
+    expect(denied.headers['www-authenticate']).toMatch(
+      /^Bearer realm="daemons", error="invalid_token"/,
+    );
+    const ok = await request(app).get('/').set('Authorization', `Bearer ${pat}`);
+    expect(ok.body).toEqual({ path: 'pat' });
+  });
+
+  it('a throwing getToken goes to next(err), not a silent pass', async () => {
+    const app = express();
+    app.get(
+      '/',
+      patAuth({
+        auth: db.auth,
+        getToken: () => {
+          throw new Error('cookie parser exploded');
+        },
+      }),
+      (_req, res) => {
+        res.send('should not run');
+      },
+    );
+    const res = await request(app).get('/');
+    expect(res.status).toBe(500);
+  });
+});

@@ -1,0 +1,78 @@
+import { openPostgresAuth, type PostgresAuth } from '@authcache/conformance';
+import { Hono } from 'hono';
+import { every, some } from 'hono/combine';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearerAuth, daemonAuth, patAuth, type toHttpException } from '../src/index.js';
+
+let db: PostgresAuth;
+let pat: string;
+let daemon: string;
+
+beforeAll(async () => {
+  db = await openPostgresAuth('hono');
+  pat = (await db.store.createPat({ userId: 'u1', name: 'n', scopes: ['read'] })).token;
+  daemon = (await db.store.createDaemonToken({ workspaceId: 'w', daemonId: 'd' })).token;
+});
+afterAll(() => db?.close());
+
+const bearer = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } });
+
+describe('hono/combine', () => {
+  it('some(): the first middleware that succeeds wins; all failing → the last error', async () => {
+    const app = new Hono();
+    app.get('/', some(patAuth({ auth: db.auth }), daemonAuth({ auth: db.auth })), (c) =>
+      c.json({ path: c.var.auth?.path }),
+    );
+    expect(await (await app.request('/', bearer(pat))).json()).toEqual({ path: 'pat' });
+    expect(await (await app.request('/', bearer(daemon))).json()).toEqual({ path: 'daemon_token' });
+    const denied = await app.request('/');
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('WWW-Authenticate')).toBe('Bearer realm="api"');
+  });
+
+  it('every(): auth then a scope guard; the auth failure keeps its headers', async () => {
+    const app = new Hono();
+    app.get(
+      '/',
+      every(patAuth({ auth: db.auth }), patAuth({ auth: db.auth, scopes: ['admin'] })),
+      (c) => c.text('ok'),
+    );
+    expect((await app.request('/', bearer(pat))).status).toBe(403);
+    const missing = await app.request('/');
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('WWW-Authenticate')).toBe('Bearer realm="api"');
+  });
+});
+
+describe('types and errors', () => {
+  it('types c.var.auth from the middleware and from ContextVariableMap', async () => {
+    const app = new Hono()
+      .get('/typed', patAuth({ auth: db.auth }), (c) => {
+        // Required auth: the variable is a RequestAuth, no undefined check needed.
+        const subject: string = c.var.auth.subject;
+        return c.text(subject);
+      })
+      .get('/optional', patAuth({ auth: db.auth, required: false }), (c) =>
+        c.text(c.var.auth?.subject ?? 'anonymous'),
+      );
+    expect(await (await app.request('/typed', bearer(pat))).text()).toBe('u1');
+    expect(await (await app.request('/optional')).text()).toBe('anonymous');
+  });
+
+  it('a custom onError keeps the headers through getResponse()', async () => {
+    const app = new Hono();
+    app.onError((err) => {
+      if ('getResponse' in err) return (err as ReturnType<typeof toHttpException>).getResponse();
+      return new Response('boom', { status: 500 });
+    });
+    app.get('/', bearerAuth({ auth: db.auth, kinds: ['pat'] }), (c) => c.text('ok'));
+    const res = await app.request('/', bearer('mul_x'));
+    expect(res.status).toBe(401);
+    expect(res.headers.get('WWW-Authenticate')).toMatch(/error="invalid_token"/);
+    expect(res.headers.get('Content-Type')).toMatch(/^text\/plain/);
+  });
+
+  it('throws at creation without an auth cache', () => {
+    expect(() => patAuth({} as never)).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,80 @@
+import type { Server } from 'node:http';
+import { openPostgresAuth, type PostgresAuth } from '@authcache/conformance';
+import Koa from 'koa';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AuthState, daemonAuth, patAuth } from '../src/index.js';
+
+let db: PostgresAuth;
+let pat: string;
+let daemon: string;
+
+beforeAll(async () => {
+  db = await openPostgresAuth('koa');
+  pat = (await db.store.createPat({ userId: 'u1', name: 'n' })).token;
+  daemon = (await db.store.createDaemonToken({ workspaceId: 'w', daemonId: 'd' })).token;
+});
+afterAll(() => db?.close());
+
+function serve(app: Koa<AuthState>): Server {
+  app.silent = true;
+  return app.listen(0, '127.0.0.1');
+}
+
+describe('koa adapter', () => {
+  it('passthrough: failures reach the next middleware with authError, no identity', async () => {
+    const app = new Koa<AuthState>();
+    app.use(patAuth({ auth: db.auth, passthrough: true }));
+    app.use((ctx) => {
+      ctx.body = {
+        auth: ctx.state.auth?.subject ?? null,
+        error: ctx.state.authError?.status ?? null,
+      };
+    });
+    const server = serve(app);
+    try {
+      expect((await request(server).get('/')).body).toEqual({ auth: null, error: 401 });
+      expect((await request(server).get('/').set('Authorization', 'Bearer')).body).toEqual({
+        auth: null,
+        error: 400,
+      });
+      expect((await request(server).get('/').set('Authorization', `Bearer ${pat}`)).body).toEqual({
+        auth: 'u1',
+        error: null,
+      });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('headers survive an upstream error handler that rethrows', async () => {
+    const app = new Koa<AuthState>();
+    const seen: number[] = [];
+    app.use(async (_ctx, next) => {
+      try {
+        await next();
+      } catch (error) {
+        seen.push((error as { status: number }).status);
+        throw error;
+      }
+    });
+    app.use(daemonAuth({ auth: db.auth }));
+    app.use((ctx) => {
+      ctx.body = ctx.state.auth?.path;
+    });
+    const server = serve(app);
+    try {
+      const ok = await request(server).get('/').set('Authorization', `Bearer ${daemon}`);
+      expect(ok.text).toBe('daemon_token');
+      const denied = await request(server).get('/').set('Authorization', 'Bearer mul_nope');
+      expect(denied.status).toBe(401);
+      expect(denied.headers['www-authenticate']).toMatch(
+        /^Bearer realm="api", error="invalid_token"/,
+      );
+      expect(denied.text).toBe('The access token is invalid');
+      expect(seen).toEqual([401]);
+    } finally {
+      server.close();
+    }
+  });
+});
