@@ -391,40 +391,55 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     return resolveKey(parsed.kind, hashToken(token));
   }
 
-  /** Applies an invalidation to this instance only. */
-  function invalidateLocal(message: InvalidationMessage): void {
-    const key = `${message.kind}:${message.tokenHash}`;
-    counters.invalidations++;
+  /** Drops a key's cached state on this instance and stales its running loads. */
+  function dropLocal(key: string): void {
     positive?.delete(key);
-    if (message.reason === 'revoked') rememberNegative(key, 'revoked', Math.max(ttl, negativeTtl));
-    else negative?.delete(key);
     const flights = running.get(key);
     if (flights) for (const flight of flights) flight.stale = true;
     // Later resolves must not join a load that may have read the old state.
     inflight.delete(key);
+  }
+
+  /** Applies an invalidation to this instance only. */
+  function invalidateLocal(message: InvalidationMessage): void {
+    const key = `${message.kind}:${message.tokenHash}`;
+    counters.invalidations++;
+    dropLocal(key);
+    if (message.reason === 'revoked') rememberNegative(key, 'revoked', Math.max(ttl, negativeTtl));
+    else negative?.delete(key);
     emit({ type: 'invalidate', ...message });
   }
 
-  async function announce(message: InvalidationMessage): Promise<void> {
+  function invalidateTier(message: InvalidationMessage): Promise<void> {
+    if (!tier) return Promise.resolve();
     const key = `${message.kind}:${message.tokenHash}`;
-    const work: Promise<unknown>[] = [];
-    if (tier) {
-      const tombstoneMs = message.reason === 'revoked' ? Math.max(ttl, negativeTtl) : 0;
-      work.push(
-        tier.invalidate(key, tombstoneMs).catch((error) => {
-          counters.l2Errors++;
-          logger.warn('authcache: shared tier invalidation failed', { error: String(error) });
-        }),
-      );
-    }
-    for (const bus of buses) {
-      work.push(
+    const tombstoneMs = message.reason === 'revoked' ? Math.max(ttl, negativeTtl) : 0;
+    return tier.invalidate(key, tombstoneMs).catch((error) => {
+      counters.l2Errors++;
+      logger.warn('authcache: shared tier invalidation failed', { error: String(error) });
+    });
+  }
+
+  /** Handles an invalidation delivered by a bus. */
+  function invalidateRemote(message: InvalidationMessage): void {
+    invalidateLocal(message);
+    if (!tier || !message.fromStore) return;
+    // Nobody has touched the shared tier for a change made in the store: until this instance
+    // has, a load could read the old value back from it, so drop whatever such loads cached.
+    void invalidateTier(message).then(() => dropLocal(`${message.kind}:${message.tokenHash}`));
+  }
+
+  async function announce(message: InvalidationMessage): Promise<void> {
+    // The shared tier first: an instance that hears the bus message must not reload the old
+    // value from it.
+    await invalidateTier(message);
+    await Promise.all(
+      buses.map((bus) =>
         bus.publish(message).catch((error) => {
           logger.warn('authcache: publishing an invalidation failed', { error: String(error) });
         }),
-      );
-    }
-    await Promise.all(work);
+      ),
+    );
   }
 
   async function invalidate(kind: string, tokenHash: string): Promise<void> {
@@ -458,7 +473,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   const busReady = Promise.all(
     buses.map((bus) =>
       bus.start({
-        onInvalidate: invalidateLocal,
+        onInvalidate: invalidateRemote,
         onFlush: clear,
       }),
     ),

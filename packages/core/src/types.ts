@@ -97,6 +97,13 @@ export interface InvalidationMessage {
   readonly tokenHash: string;
   /** `revoked` writes a tombstone; `invalidated` only drops cached state. */
   readonly reason: 'revoked' | 'invalidated';
+  /**
+   * `true` when the change was made in the store itself (e.g. a direct SQL `UPDATE` seen by
+   * `pgBus`), so no instance has invalidated the shared tier for it: every receiving instance
+   * then invalidates the shared tier too (idempotent). Absent for messages published by an
+   * instance, which invalidated the shared tier before publishing.
+   */
+  readonly fromStore?: boolean;
 }
 
 /** Handlers a bus calls for messages from other instances (or the database). */

@@ -1,3 +1,5 @@
+export type { PgBus, PgBusOptions, PgBusStats } from './bus.js';
+export { INVALIDATION_CHANNEL, pgBus } from './bus.js';
 export type { EmbeddedDb, EmbeddedDbOptions } from './embedded.js';
 export { createEmbeddedDb } from './embedded.js';
 export type { MigrateOptions, MigrateResult } from './migrate.js';

@@ -1,0 +1,269 @@
+import { createHash } from 'node:crypto';
+import type { Identity, SharedTier, SharedValue } from '@authcache/core';
+import type { Cluster, Redis } from 'ioredis';
+import {
+  type BreakerOptions,
+  type BreakerState,
+  CircuitOpenError,
+  createBreaker,
+  RedisTimeoutError,
+  withTimeout,
+} from './breaker.js';
+
+/** Options of {@link redisTier}. Every time is in milliseconds. */
+export interface RedisTierOptions {
+  /**
+   * An ioredis `Redis` or `Cluster` client. The tier never closes it. Recommended client
+   * options, so that an outage fails fast instead of queueing requests:
+   * `{ enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 1_000 }`
+   * (for a `Cluster`, `enableOfflineQueue: false` at the top level and the rest in
+   * `redisOptions`). The tier's own `timeoutMs` bounds every call either way.
+   */
+  redis: Redis | Cluster;
+  /**
+   * Prepended to every key. Use one per application (and per test). Keys look like
+   * `<prefix>{<kind>:<hash>}` (value) and `<prefix>{<kind>:<hash>}:g` (generation); the braces
+   * are a Redis Cluster hash tag, so a key and its generation always live in the same slot.
+   * Default: `'authcache:'`.
+   */
+  prefix?: string;
+  /**
+   * Upper bound of every Redis call. A call that takes longer counts as a failure and is
+   * answered as a miss (the resolver then asks the store). `0` or a negative value disables the
+   * bound (not recommended). Default: `50`.
+   */
+  timeoutMs?: number;
+  /**
+   * Circuit breaker: after `failureThreshold` consecutive failures the tier skips Redis for
+   * `cooldownMs`, then lets one probe through. `false` disables it (every call then tries
+   * Redis and may cost up to `timeoutMs`). Default: `{ failureThreshold: 5, cooldownMs: 5_000 }`.
+   */
+  breaker?: BreakerOptions | false;
+  /**
+   * How long a key's generation counter lives after its last invalidation. It must outlive any
+   * store lookup that could race the invalidation; it is always at least the tombstone's
+   * lifetime. Default: `3_600_000` (one hour).
+   */
+  generationTtlMs?: number;
+}
+
+/** Counters and state returned by `tier.stats()`. */
+export interface RedisTierStats {
+  /** Current circuit breaker state. */
+  state: BreakerState;
+  /** Gets that found a value (identity or tombstone). */
+  hits: number;
+  /** Gets that found nothing (or an unreadable value). */
+  misses: number;
+  /** Calls that failed: Redis errors, timeouts and skipped calls (circuit open). */
+  errors: number;
+  /** Calls that took longer than `timeoutMs`. */
+  timeouts: number;
+  /** Calls not sent because the circuit was open. */
+  shortCircuited: number;
+  /** How many times the circuit opened. */
+  breakerOpens: number;
+  /** Consecutive failures so far (reset by any success). */
+  consecutiveFailures: number;
+  /** Fills stored, and fills refused (a value or tombstone was there, or the generation moved). */
+  fills: number;
+  fillsRefused: number;
+  invalidations: number;
+  /** Touch claims asked and won. */
+  touchClaims: number;
+  touchClaimsWon: number;
+}
+
+/** A {@link SharedTier} backed by Redis, with metrics. */
+export interface RedisTier extends SharedTier {
+  /** Counters and the breaker state. */
+  stats(): RedisTierStats;
+  /** Does nothing to the client (the caller owns it); present for symmetry. */
+  close(): Promise<void>;
+}
+
+/** Reads the generation and, only when it still equals the one the load saw, stores the value. */
+const FILL_SCRIPT = `
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current ~= tonumber(ARGV[1]) then return 0 end
+if redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3], 'NX') then return 1 end
+return 0
+`;
+
+/**
+ * Bumps the generation (so racing fills are refused), then writes a tombstone or drops the
+ * value. A plain invalidation keeps an existing tombstone: a revoked token stays revoked.
+ */
+const INVALIDATE_SCRIPT = `
+local generation = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if tonumber(ARGV[1]) > 0 then
+  redis.call('SET', KEYS[1], '{"t":"revoked","generation":' .. generation .. '}', 'PX', ARGV[1])
+else
+  local value = redis.call('GET', KEYS[1])
+  if value and string.sub(value, 1, 14) ~= '{"t":"revoked"' then redis.call('DEL', KEYS[1]) end
+end
+return generation
+`;
+
+interface Script {
+  source: string;
+  sha: string;
+}
+
+const script = (source: string): Script => ({
+  source,
+  sha: createHash('sha1').update(source).digest('hex'),
+});
+const FILL = script(FILL_SCRIPT);
+const INVALIDATE = script(INVALIDATE_SCRIPT);
+
+/** What a Redis value holds. Never a token or a secret: keys are `kind:hash` already. */
+type StoredValue =
+  | { t: 'identity'; identity: Identity; expiresAt: number | null; generation: number }
+  | { t: 'revoked'; generation: number };
+
+function parseValue(raw: string | null): SharedValue | undefined {
+  if (raw === null) return undefined;
+  try {
+    const stored = JSON.parse(raw) as StoredValue;
+    if (stored.t === 'revoked') return { type: 'revoked' };
+    if (stored.t === 'identity' && stored.identity && typeof stored.identity.tokenId === 'string') {
+      return { type: 'identity', identity: stored.identity };
+    }
+  } catch {
+    // Unreadable (e.g. written by an incompatible version): a miss.
+  }
+  return undefined;
+}
+
+/**
+ * A Redis shared tier for `createAuthCache({ tier })`.
+ *
+ * - `get` reads a key's value and generation in one `MGET`.
+ * - `fill` stores only when no value is there (`SET … PX ttl NX`, so a tombstone always wins)
+ *   and the generation still equals the one read before the store lookup (atomic Lua script).
+ * - `invalidate` bumps the generation and writes a tombstone (or drops the value).
+ * - `claimTouch` is `SET <prefix>touch:<key> 1 NX PX window`: one instance per window writes
+ *   `last_used_at`.
+ *
+ * Every call is bounded by `timeoutMs` and guarded by a circuit breaker; every failure rejects,
+ * which the resolver treats as a miss (never as an auth failure, never as a bypass).
+ */
+export function redisTier(options: RedisTierOptions): RedisTier {
+  const { redis } = options;
+  if (!redis) throw new TypeError('redisTier: options.redis is required');
+  const prefix = options.prefix ?? 'authcache:';
+  const timeoutMs = options.timeoutMs ?? 50;
+  const generationTtlMs = options.generationTtlMs ?? 3_600_000;
+  if (!Number.isFinite(timeoutMs))
+    throw new TypeError('redisTier: timeoutMs must be a finite number');
+  if (!(generationTtlMs > 0)) throw new TypeError('redisTier: generationTtlMs must be positive');
+  const breaker = createBreaker(options.breaker, () => performance.now());
+
+  const counters = {
+    hits: 0,
+    misses: 0,
+    errors: 0,
+    timeouts: 0,
+    fills: 0,
+    fillsRefused: 0,
+    invalidations: 0,
+    touchClaims: 0,
+    touchClaimsWon: 0,
+  };
+
+  const valueKey = (key: string) => `${prefix}{${key}}`;
+  const generationKey = (key: string) => `${prefix}{${key}}:g`;
+
+  async function guarded<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await breaker.run(() => withTimeout(call(), timeoutMs));
+    } catch (error) {
+      counters.errors++;
+      if (error instanceof RedisTimeoutError) counters.timeouts++;
+      // Errors never carry a key or a value: keys are hashes, but keep logs boring anyway.
+      if (error instanceof CircuitOpenError || error instanceof RedisTimeoutError) throw error;
+      throw new Error(
+        `authcache: Redis call failed: ${(error as Error)?.message ?? String(error)}`,
+      );
+    }
+  }
+
+  async function evalScript(
+    s: Script,
+    keys: string[],
+    args: (string | number)[],
+  ): Promise<unknown> {
+    try {
+      return await redis.evalsha(s.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!String((error as Error)?.message).includes('NOSCRIPT')) throw error;
+      return await redis.eval(s.source, keys.length, ...keys, ...args);
+    }
+  }
+
+  return {
+    async get(key) {
+      const [raw, generation] = await guarded(() => redis.mget(valueKey(key), generationKey(key)));
+      const value = parseValue(raw ?? null);
+      if (value) counters.hits++;
+      else counters.misses++;
+      return { value, generation: Number(generation ?? 0) || 0 };
+    },
+
+    async fill(key, value, ttlMs, generation) {
+      const px = Math.ceil(ttlMs);
+      if (!(px > 0)) return;
+      const stored: StoredValue =
+        value.type === 'identity'
+          ? {
+              t: 'identity',
+              identity: value.identity,
+              expiresAt: value.identity.expiresAt,
+              generation,
+            }
+          : { t: 'revoked', generation };
+      const done = await guarded(() =>
+        evalScript(
+          FILL,
+          [valueKey(key), generationKey(key)],
+          [generation, JSON.stringify(stored), px],
+        ),
+      );
+      if (Number(done) === 1) counters.fills++;
+      else counters.fillsRefused++;
+    },
+
+    async invalidate(key, tombstoneMs) {
+      const px = Math.max(0, Math.ceil(tombstoneMs));
+      const generationPx = Math.max(Math.ceil(generationTtlMs), px);
+      await guarded(() =>
+        evalScript(INVALIDATE, [valueKey(key), generationKey(key)], [px, generationPx]),
+      );
+      counters.invalidations++;
+    },
+
+    async claimTouch(key, windowMs) {
+      const px = Math.ceil(windowMs);
+      // A zero window means "write on every use": nothing to coordinate.
+      if (!(px > 0)) return true;
+      counters.touchClaims++;
+      const won = (await guarded(() => redis.set(`${prefix}${key}`, '1', 'PX', px, 'NX'))) === 'OK';
+      if (won) counters.touchClaimsWon++;
+      return won;
+    },
+
+    stats() {
+      return {
+        ...counters,
+        state: breaker.state,
+        shortCircuited: breaker.shortCircuited,
+        breakerOpens: breaker.opens,
+        consecutiveFailures: breaker.consecutiveFailures,
+      };
+    },
+
+    async close() {},
+  };
+}
