@@ -1,5 +1,13 @@
-import { type AuthCache, type AuthCacheOptions, createAuthCache } from '@authcache/core';
-import { createEmbeddedDb, migrate, type PgTokenStore, pgTokenStore } from '@authcache/pg';
+import {
+  type AuthCache,
+  type AuthCacheOptions,
+  createAuthCache,
+  type InvalidationBus,
+  type SharedTier,
+} from '@authcache/core';
+import { createEmbeddedDb, migrate, type PgTokenStore, pgBus, pgTokenStore } from '@authcache/pg';
+import { redisBus, redisTier } from '@authcache/redis';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 
 /** Environment variables the examples read. */
@@ -8,8 +16,10 @@ export interface ExampleEnv {
   DATABASE_URL?: string;
   /** Schema for the tables on `DATABASE_URL`. Default: `public`. */
   DATABASE_SCHEMA?: string;
-  /** Redis connection string for the shared tier (see the example READMEs). */
+  /** Redis connection string: adds the shared tier and the Redis invalidation bus. */
   REDIS_URL?: string;
+  /** Prefix of every Redis key (and of the bus stream). Default: `authcache:`. */
+  REDIS_PREFIX?: string;
   /** A valid `mul_…` token inserted at startup for user `demo`. */
   SEED_PAT?: string;
   /** A valid `mdt_…` token inserted at startup for workspace `demo`, daemon `demo`. */
@@ -33,6 +43,8 @@ export interface ExampleContext {
   readonly database: 'pglite' | 'postgres';
   /** The shared cache tier between the in-process LRU and the store. */
   readonly sharedTier: 'redis' | 'none';
+  /** Buses that carry revocations between instances. */
+  readonly buses: readonly ('postgres' | 'redis')[];
   /** Flushes touches and closes the auth cache and the database. */
   close(): Promise<void>;
 }
@@ -54,6 +66,9 @@ export async function createExampleContext(
   try {
     let store: PgTokenStore;
     let database: ExampleContext['database'];
+    let tier: SharedTier | undefined;
+    const buses: InvalidationBus[] = [];
+    const busNames: ExampleContext['buses'][number][] = [];
     if (env.DATABASE_URL) {
       const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 10 });
       // An idle client that loses its connection must not crash the app; queries still fail (503).
@@ -63,6 +78,9 @@ export async function createExampleContext(
       await migrate(pool, { schema });
       store = pgTokenStore({ db: pool, schema });
       database = 'postgres';
+      // Revocations by other instances, or by SQL straight in the database, reach this one.
+      buses.push(pgBus({ pool, schema }));
+      busNames.push('postgres');
     } else {
       const db = await createEmbeddedDb();
       closers.push(() => db.close());
@@ -71,17 +89,31 @@ export async function createExampleContext(
       database = 'pglite';
     }
     if (env.REDIS_URL) {
-      // @authcache/redis is not part of this build yet: say so instead of silently ignoring it.
-      console.warn('REDIS_URL is set, but this build has no Redis tier: running without one.');
+      // Fail fast during an outage instead of queueing: the tier then answers a miss in time.
+      const redis = new Redis(env.REDIS_URL, {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        connectTimeout: 1_000,
+        lazyConnect: true,
+      });
+      redis.on('error', () => {});
+      await redis.connect();
+      closers.push(() => redis.quit());
+      const prefix = env.REDIS_PREFIX || 'authcache:';
+      tier = redisTier({ redis, prefix });
+      buses.push(redisBus({ redis, stream: `${prefix}invalidations` }));
+      busNames.push('redis');
     }
-    const auth = createAuthCache({ ...options.authOptions, store });
+    const auth = createAuthCache({ ...options.authOptions, store, tier, bus: buses });
     closers.unshift(() => auth.close());
+    await auth.ready();
     await seed(store, env);
     return {
       auth,
       store,
       database,
-      sharedTier: 'none',
+      sharedTier: tier ? 'redis' : 'none',
+      buses: busNames,
       async close() {
         for (const close of closers.splice(0)) await close();
       },

@@ -107,8 +107,9 @@ export async function runExample(
 ) {
   const running = await serveExample({ createListener });
   const { ctx, url } = running;
+  const buses = ctx.buses.length > 0 ? ctx.buses.join(' + ') : 'none';
   console.log(
-    `${name} listening on ${url} (store: ${ctx.database}, shared tier: ${ctx.sharedTier})`,
+    `${name} listening on ${url} (store: ${ctx.database}, shared tier: ${ctx.sharedTier}, bus: ${buses})`,
   );
   console.log(`  GET ${url}/api/me · POST ${url}/api/tokens · DELETE ${url}/api/tokens/:id`);
   console.log(`  POST ${url}/api/daemon/heartbeat · WebSocket ${url.replace(/^http/, 'ws')}/ws`);

@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { generateToken } from '@authcache/core';
 import { pgTokenStore } from '@authcache/pg';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -65,6 +66,7 @@ export function startExampleProcess(
 }
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 interface Opened {
   ws: WebSocket;
@@ -86,6 +88,17 @@ function openSocket(
   });
 }
 
+async function redisKeys(redis: Redis, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys;
+}
+
 function nextMessage(ws: WebSocket): Promise<Record<string, unknown>> {
   return new Promise((resolve) => ws.once('message', (data) => resolve(JSON.parse(String(data)))));
 }
@@ -99,11 +112,13 @@ function closeEvent(ws: WebSocket): Promise<{ code: number; reason: string; at: 
 /** Registers the smoke suite of one example app (call it from `test/smoke.test.ts`). */
 export function defineExampleSmokeTests(options: { name: string; dir: string }): void {
   for (const backend of ['pglite', 'postgres'] as const) {
-    describe(`${options.name} on ${backend === 'pglite' ? 'embedded PGlite (default)' : 'Postgres (DATABASE_URL)'}`, () => {
+    describe(`${options.name} on ${backend === 'pglite' ? 'embedded PGlite (default)' : 'Postgres + Redis (DATABASE_URL, REDIS_URL)'}`, () => {
       const seedPat = generateToken('pat');
       const seedDaemon = generateToken('daemon');
       const schema = `authcache_example_${process.pid}_${randomBytes(4).toString('hex')}`;
+      const prefix = `authcache-example:${schema}:`;
       let pool: pg.Pool | undefined;
+      let redis: Redis | undefined;
       let app: ExampleProcess;
       const sockets: WebSocket[] = [];
       const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
@@ -127,7 +142,13 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
         const env: Record<string, string> = { SEED_PAT: seedPat, SEED_DAEMON_TOKEN: seedDaemon };
         if (backend === 'postgres') {
           pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
-          Object.assign(env, { DATABASE_URL, DATABASE_SCHEMA: schema });
+          redis = new Redis(REDIS_URL);
+          Object.assign(env, {
+            DATABASE_URL,
+            DATABASE_SCHEMA: schema,
+            REDIS_URL,
+            REDIS_PREFIX: prefix,
+          });
         }
         app = await startExampleProcess(options.dir, env);
       });
@@ -138,6 +159,11 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
         if (pool) {
           await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
           await pool.end();
+        }
+        if (redis) {
+          const keys = await redisKeys(redis, prefix);
+          if (keys.length > 0) await redis.del(...keys);
+          await redis.quit();
         }
       });
 
@@ -256,6 +282,16 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
       });
 
       if (backend === 'postgres') {
+        it('fills the Redis tier and announces on both buses', async () => {
+          expect(app.output()).toContain('shared tier: redis, bus: postgres + redis');
+          expect((await request('/api/me', { headers: bearer(seedPat) })).status).toBe(200);
+          // Revocations above went through the stream; fills are written in the background.
+          expect(await redis!.xlen(`${prefix}invalidations`)).toBeGreaterThan(0);
+          await expect
+            .poll(async () => (await redisKeys(redis!, prefix)).length)
+            .toBeGreaterThan(1);
+        });
+
         it("DELETE /api/tokens/:id of another user's token is 404 and leaves it working", async () => {
           const store = pgTokenStore({ db: pool!, schema });
           const other = await store.createPat({ userId: 'someone-else', name: 'theirs' });
