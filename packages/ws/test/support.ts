@@ -1,7 +1,13 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type AuthCache, createAuthCache, type Identity, type TokenStore } from '@authcache/core';
+import {
+  type AuthCache,
+  type AuthCacheOptions,
+  createAuthCache,
+  type Identity,
+  type TokenStore,
+} from '@authcache/core';
 import { createEmbeddedDb, migrate, type PgTokenStore, pgTokenStore } from '@authcache/pg';
 import WebSocket from 'ws';
 import { createUpgradeGuard, type UpgradeGuard, type UpgradeGuardOptions } from '../src/index.js';
@@ -73,8 +79,10 @@ export interface Harness {
 export async function startHarness(
   store: TokenStore,
   guardOptions: Partial<UpgradeGuardOptions> = {},
+  authOptions: Partial<AuthCacheOptions> = {},
 ): Promise<Harness> {
-  const auth = createAuthCache({ store, logger: silentLogger() });
+  const auth = createAuthCache({ store, logger: silentLogger(), ...authOptions });
+  await auth.ready();
   const guard = createUpgradeGuard({
     auth,
     kinds: ['pat', 'daemon'],
