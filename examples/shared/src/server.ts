@@ -1,9 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { RequestAuth } from '@authcache/core';
 import { createUpgradeGuard, type UpgradeGuard } from '@authcache/ws';
-import type { WebSocket } from 'ws';
 import { publicIdentity } from './api.js';
 import {
   createExampleContext,
@@ -45,7 +43,7 @@ export function attachWebSocket(server: Server, ctx: ExampleContext): UpgradeGua
     path: '/ws',
     browserAuth: true,
   });
-  guard.wss.on('connection', (ws: WebSocket, _req: unknown, auth: RequestAuth) => {
+  guard.onConnection((ws, auth) => {
     const identity = publicIdentity(auth);
     ws.send(JSON.stringify({ type: 'welcome', identity }));
     ws.on('message', (data, isBinary) => {

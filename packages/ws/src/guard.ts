@@ -99,6 +99,13 @@ export interface UpgradeGuard {
    * match is answered 404 when no other `'upgrade'` listener exists. Returns a detach function.
    */
   attach(server: Server): () => void;
+  /**
+   * Typed shorthand for `wss.on('connection', …)`: called once per authenticated connection, after
+   * `auth_ok` in browser mode. Returns a function that removes the listener.
+   */
+  onConnection(
+    listener: (ws: WebSocket, auth: RequestAuth, req: IncomingMessage) => void,
+  ): () => void;
   /** The identity of an authenticated connection of this guard (with `path`, as adapters give). */
   identityOf(ws: WebSocket): RequestAuth | undefined;
   /** Number of authenticated connections being watched for revocation and expiry. */
@@ -339,6 +346,12 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): UpgradeGuard {
       };
       server.on('upgrade', listener);
       return () => server.off('upgrade', listener);
+    },
+    onConnection(listener) {
+      const forward = (ws: WebSocket, req: IncomingMessage, identity: RequestAuth) =>
+        listener(ws, identity, req);
+      wss.on('connection', forward);
+      return () => wss.off('connection', forward);
     },
     identityOf: (ws) => live.identityOf(ws),
     get connections() {

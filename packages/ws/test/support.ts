@@ -5,7 +5,6 @@ import {
   type AuthCache,
   type AuthCacheOptions,
   createAuthCache,
-  type Identity,
   type TokenStore,
 } from '@authcache/core';
 import { createEmbeddedDb, migrate, type PgTokenStore, pgTokenStore } from '@authcache/pg';
@@ -89,7 +88,7 @@ export async function startHarness(
     path: '/ws',
     ...guardOptions,
   });
-  guard.wss.on('connection', (ws: WebSocket, _req: IncomingMessage, identity: Identity) => {
+  guard.onConnection((ws, identity) => {
     ws.send(JSON.stringify({ type: 'hello', subject: identity.subject, kind: identity.kind }));
     ws.on('message', (data) => ws.send(JSON.stringify({ type: 'echo', data: data.toString() })));
   });
