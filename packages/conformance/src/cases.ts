@@ -1,4 +1,4 @@
-import { type Fixture, JWT_SECRET, signHs256 } from './fixture.js';
+import { type Fixture, JWT_SECRET, STOPPED_JWKS_OPTIONS, signHs256 } from './fixture.js';
 
 /** Which middleware a route uses, with core option values (the adapter adds its own getToken/skip). */
 export interface RouteSpec {
@@ -38,6 +38,15 @@ export function routes(f: Fixture): RouteSpec[] {
       path: '/jwks',
       middleware: 'bearerAuth',
       options: { auth: f.auth, kinds: ['pat'], jwt: { jwksUrl: f.jwks.url, audience: 'api' } },
+    },
+    {
+      path: '/jwks-stopped',
+      middleware: 'bearerAuth',
+      options: {
+        auth: f.auth,
+        kinds: [],
+        jwt: { jwksUrl: f.jwksStopped.url, ...STOPPED_JWKS_OPTIONS },
+      },
     },
     {
       path: '/jwks-down',
@@ -407,6 +416,18 @@ export const cases: readonly ConformanceCase[] = [
     name: 'JWKS down → 503 with Retry-After, not 401',
     path: '/jwks-down',
     headers: async (f) => bearer(await f.jwks.sign({ sub: 'svc-2' })),
+    expect: () => ({ status: 503, retryAfter: '5', wwwAuthenticate: null }),
+  },
+  {
+    name: 'JWKS stopped after a fetch: a token with a cached key still verifies',
+    path: '/jwks-stopped',
+    headers: async (f) => bearer(await f.jwksStopped.sign({ sub: 'svc-3' })),
+    expect: () => ({ status: 200, auth: { kind: 'jwt', subject: 'svc-3' } }),
+  },
+  {
+    name: 'JWKS stopped after a fetch: a key that must be fetched → 503, not 401',
+    path: '/jwks-stopped',
+    headers: async (f) => bearer(await f.jwksStopped.signWithUnservedKey({ sub: 'svc-3' })),
     expect: () => ({ status: 503, retryAfter: '5', wwwAuthenticate: null }),
   },
   // Skip and CORS preflight.

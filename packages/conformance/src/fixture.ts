@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type AuthCache, createAuthCache } from '@authcache/core';
+import { type AuthCache, createAuthCache, createJwtVerifier } from '@authcache/core';
 import {
   createEmbeddedDb,
   type EmbeddedDb,
@@ -17,11 +17,14 @@ export interface JwksServer {
   readonly url: string;
   /** Signs a JWT with the served key. */
   sign(claims: Record<string, unknown>): Promise<string>;
+  /** Signs a JWT with a key the set does not contain (as after a rotation not yet served). */
+  signWithUnservedKey(claims: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
 }
 
 export async function startJwksServer(): Promise<JwksServer> {
   const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const unserved = await generateKeyPair('ES256');
   const kid = `k-${Math.random().toString(36).slice(2)}`;
   const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
   const server: Server = createServer((_req, res) => {
@@ -33,6 +36,10 @@ export async function startJwksServer(): Promise<JwksServer> {
     url: `http://127.0.0.1:${port}/${kid}/jwks.json`,
     sign: (claims) =>
       new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid }).sign(privateKey),
+    signWithUnservedKey: (claims) =>
+      new SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', kid: `${kid}-next` })
+        .sign(unserved.privateKey),
     close: () =>
       new Promise<void>((done) => {
         server.closeAllConnections();
@@ -49,6 +56,12 @@ export async function deadUrl(path = '/jwks.json'): Promise<string> {
   await new Promise<void>((done) => server.close(() => done()));
   return `http://127.0.0.1:${port}${path}`;
 }
+
+/**
+ * Timing of the stopped-JWKS route: no cooldown, so a token with an unknown `kid` makes jose
+ * fetch again at once (and meet the outage) instead of being refused from its 30 s cooldown.
+ */
+export const STOPPED_JWKS_OPTIONS = { jwksCooldown: 0 } as const;
 
 export const JWT_SECRET = 'conformance-secret-conformance-secret-0123456789';
 
@@ -86,6 +99,8 @@ export interface Fixture {
   readonly jwks: JwksServer;
   /** A JWKS URL on which nothing listens. */
   readonly jwksDownUrl: string;
+  /** A JWKS server whose keys were fetched once (options {@link STOPPED_JWKS_OPTIONS}), then stopped. */
+  readonly jwksStopped: JwksServer;
   close(): Promise<void>;
 }
 
@@ -135,6 +150,13 @@ export async function createFixture(): Promise<Fixture> {
 
   const jwks = await startJwksServer();
   const jwksDownUrl = await deadUrl();
+  // Fetch its keys through the process-wide key set the middleware will share, then stop it.
+  const jwksStopped = await startJwksServer();
+  const warm = await createJwtVerifier({ jwksUrl: jwksStopped.url, ...STOPPED_JWKS_OPTIONS })(
+    await jwksStopped.sign({ sub: 'warm-up' }),
+  );
+  if (!warm.ok) throw new Error('fixture: the JWKS warm-up failed');
+  await jwksStopped.close();
 
   return {
     auth,
@@ -153,6 +175,7 @@ export async function createFixture(): Promise<Fixture> {
     },
     jwks,
     jwksDownUrl,
+    jwksStopped,
     async close() {
       await Promise.all([auth.close(), lateAuth.close(), downAuth.close()]);
       await jwks.close();

@@ -6,7 +6,14 @@
 export type { ConformanceCase, Expectation, RouteSpec } from './cases.js';
 export { cases, routes } from './cases.js';
 export type { Fixture, JwksServer } from './fixture.js';
-export { createFixture, deadUrl, JWT_SECRET, signHs256, startJwksServer } from './fixture.js';
+export {
+  createFixture,
+  deadUrl,
+  JWT_SECRET,
+  STOPPED_JWKS_OPTIONS,
+  signHs256,
+  startJwksServer,
+} from './fixture.js';
 export { runHeartbeat } from './heartbeat.js';
 export type { CuttableProxy, PostgresAuth, SchemaStats } from './postgres.js';
 export {

@@ -261,7 +261,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
             if (identity.expiresAt !== null && identity.expiresAt <= now) return EXPIRED;
             counters.l2Hits++;
             if (!flight.stale) {
-              rememberPositive(key, identity, now);
+              // An L2 hit lives in L1 no longer than it has left in L2.
+              rememberPositive(key, identity, now, cached.ttlMs);
               return succeed(key, identity, tokenHash);
             }
           } else counters.l2Misses++;
@@ -308,9 +309,13 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     }
   }
 
-  function rememberPositive(key: string, identity: Identity, now: number): void {
+  function rememberPositive(key: string, identity: Identity, now: number, maxTtl?: number): void {
     if (!positive) return;
-    const ttlMs = clampTtlToExpiry(ttl, identity.expiresAt, now);
+    const ttlMs = clampTtlToExpiry(
+      maxTtl === undefined ? ttl : Math.min(ttl, maxTtl),
+      identity.expiresAt,
+      now,
+    );
     if (ttlMs <= 0) return;
     negative?.delete(key);
     const result: ResolveResult = { ok: true, identity, tokenHash: tokenHashOf(key) };

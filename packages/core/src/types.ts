@@ -6,7 +6,7 @@ export interface Identity {
   readonly tokenId: string;
   /** The principal: user id for a PAT, daemon id for a daemon token, `sub` for a JWT. */
   readonly subject: string;
-  /** Granted scopes. Empty means "no scope restrictions were recorded". */
+  /** Granted scopes. A route that requires scopes accepts only identities listing every one. */
   readonly scopes: readonly string[];
   /** When the credential stops being valid, in epoch milliseconds; `null` = never. */
   readonly expiresAt: number | null;
@@ -74,8 +74,12 @@ export type SharedValue =
  * Implementations bound every call with a timeout; any throw is treated as a miss.
  */
 export interface SharedTier {
-  /** The cached value and the key's current generation (0 when the key was never invalidated). */
-  get(key: string): Promise<{ value: SharedValue | undefined; generation: number }>;
+  /**
+   * The cached value and the key's current generation (0 when the key was never invalidated).
+   * `ttlMs`, when the tier knows it, is how much longer the value lives there: an L1 entry made
+   * from it never outlives it.
+   */
+  get(key: string): Promise<{ value: SharedValue | undefined; generation: number; ttlMs?: number }>;
   /**
    * Stores `value` for `ttlMs` unless the key already holds a value (tombstones win) or its
    * generation moved past `generation` while the value was being loaded.

@@ -35,16 +35,33 @@ export interface RedisBusOptions {
   origin?: string;
   /** `CLIENT SETNAME` of the reading connection (visible in `CLIENT LIST`). Default: `'authcache-bus'`. */
   connectionName?: string;
-  /** Delay before reading again after the reader failed (doubles up to 1 s). Default: `50`. */
+  /**
+   * Delay before reading again after the reader failed, and before retrying failed publishes
+   * (doubles up to 1 s). Default: `50`.
+   */
   retryDelayMs?: number;
+  /**
+   * Failed publishes kept and retried in the background (every `retryDelayMs`, doubling up to
+   * 1 s) until Redis takes them, so peers still hear of a revoke made during a Redis outage.
+   * Past this many the oldest are dropped. `0` disables retrying. Default: `1_000`.
+   */
+  maxPending?: number;
   /** Where warnings go (reader errors, flushes). Default: `console`. */
   logger?: Logger;
 }
 
 /** Counters returned by `bus.stats()`. */
 export interface RedisBusStats {
+  /** Entries added to the stream (including retried ones). */
   published: number;
+  /** Publishes that failed at first (each is then retried, see `maxPending`). */
   publishErrors: number;
+  /** Failed publishes that went through on a retry. */
+  republished: number;
+  /** Failed publishes dropped because more than `maxPending` were waiting. */
+  publishDropped: number;
+  /** Failed publishes still waiting for a retry. */
+  pending: number;
   /** Messages from other instances handed to the auth cache. */
   received: number;
   /** Own messages read back and skipped. */
@@ -102,11 +119,14 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   const connectionName = options.connectionName ?? 'authcache-bus';
   const retryDelayMs = options.retryDelayMs ?? 50;
   const logger: Logger = options.logger ?? console;
+  const maxPending = options.maxPending ?? 1_000;
   const batch = 500;
 
   const counters = {
     published: 0,
     publishErrors: 0,
+    republished: 0,
+    publishDropped: 0,
     received: 0,
     ignoredOwn: 0,
     reconnects: 0,
@@ -123,6 +143,9 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   let reader: Redis | Cluster | undefined;
   let loop: Promise<void> | undefined;
   let closed = false;
+  /** Failed publishes waiting to be retried, oldest first. */
+  const pending: InvalidationMessage[] = [];
+  let retryTimer: NodeJS.Timeout | undefined;
 
   function duplicateReader(): Redis | Cluster {
     // The reader must survive reconnects on its own schedule and report a dropped XREAD
@@ -305,31 +328,70 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     }
   }
 
+  function xadd(message: InvalidationMessage): Promise<unknown> {
+    return withTimeout(
+      redis.call(
+        'XADD',
+        stream,
+        'MAXLEN',
+        '~',
+        String(maxLen),
+        '*',
+        'o',
+        origin,
+        'k',
+        message.kind,
+        'h',
+        message.tokenHash,
+        'r',
+        message.reason,
+      ),
+      publishTimeoutMs,
+    );
+  }
+
+  /**
+   * A publish that failed (Redis unreachable) is retried in the background until it goes
+   * through, so peers still hear of the revoke once Redis is back instead of after their TTL.
+   * Bounded: past `maxPending` the oldest are dropped (and logged).
+   */
+  function keepForRetry(message: InvalidationMessage): void {
+    if (closed || maxPending <= 0) return;
+    pending.push(message);
+    if (pending.length > maxPending) {
+      pending.shift();
+      counters.publishDropped++;
+      logger.warn('authcache: too many unpublished invalidations; dropping the oldest', { stream });
+    }
+    if (!retryTimer) scheduleRetry(retryDelayMs);
+  }
+
+  function scheduleRetry(delay: number): void {
+    retryTimer = setTimeout(async () => {
+      retryTimer = undefined;
+      while (pending.length > 0 && !closed) {
+        try {
+          await xadd(pending[0]!);
+        } catch {
+          scheduleRetry(Math.min(delay * 2, 1_000));
+          return;
+        }
+        pending.shift();
+        counters.published++;
+        counters.republished++;
+      }
+    }, delay);
+    retryTimer.unref();
+  }
+
   return {
     async publish(message: InvalidationMessage) {
       try {
-        await withTimeout(
-          redis.call(
-            'XADD',
-            stream,
-            'MAXLEN',
-            '~',
-            String(maxLen),
-            '*',
-            'o',
-            origin,
-            'k',
-            message.kind,
-            'h',
-            message.tokenHash,
-            'r',
-            message.reason,
-          ),
-          publishTimeoutMs,
-        );
+        await xadd(message);
         counters.published++;
       } catch (error) {
         counters.publishErrors++;
+        keepForRetry(message);
         throw error;
       }
     },
@@ -362,6 +424,8 @@ export function redisBus(options: RedisBusOptions): RedisBus {
 
     async close() {
       closed = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = undefined;
       reader?.disconnect();
       await loop;
       reader = undefined;
@@ -369,7 +433,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     },
 
     stats() {
-      return { ...counters, lastId };
+      return { ...counters, pending: pending.length, lastId };
     },
   };
 }

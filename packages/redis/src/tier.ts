@@ -82,6 +82,14 @@ export interface RedisTier extends SharedTier {
   close(): Promise<void>;
 }
 
+/** Value, generation and the value's remaining lifetime, in one round trip. */
+const GET_SCRIPT = `
+local value = redis.call('GET', KEYS[1])
+local ttl = -2
+if value then ttl = redis.call('PTTL', KEYS[1]) end
+return { value, redis.call('GET', KEYS[2]), ttl }
+`;
+
 /** Reads the generation and, only when it still equals the one the load saw, stores the value. */
 const FILL_SCRIPT = `
 local current = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -115,6 +123,7 @@ const script = (source: string): Script => ({
   source,
   sha: createHash('sha1').update(source).digest('hex'),
 });
+const GET = script(GET_SCRIPT);
 const FILL = script(FILL_SCRIPT);
 const INVALIDATE = script(INVALIDATE_SCRIPT);
 
@@ -140,7 +149,7 @@ function parseValue(raw: string | null): SharedValue | undefined {
 /**
  * A Redis shared tier for `createAuthCache({ tier })`.
  *
- * - `get` reads a key's value and generation in one `MGET`.
+ * - `get` reads a key's value, generation and remaining lifetime in one script call.
  * - `fill` stores only when no value is there (`SET … PX ttl NX`, so a tombstone always wins)
  *   and the generation still equals the one read before the store lookup (atomic Lua script).
  * - `invalidate` bumps the generation and writes a tombstone (or drops the value).
@@ -205,11 +214,17 @@ export function redisTier(options: RedisTierOptions): RedisTier {
 
   return {
     async get(key) {
-      const [raw, generation] = await guarded(() => redis.mget(valueKey(key), generationKey(key)));
+      const [raw, generation, ttl] = (await guarded(() =>
+        evalScript(GET, [valueKey(key), generationKey(key)], []),
+      )) as [string | null, string | null, number];
       const value = parseValue(raw ?? null);
       if (value) counters.hits++;
       else counters.misses++;
-      return { value, generation: Number(generation ?? 0) || 0 };
+      return {
+        value,
+        generation: Number(generation ?? 0) || 0,
+        ...(value && ttl > 0 ? { ttlMs: ttl } : {}),
+      };
     },
 
     async fill(key, value, ttlMs, generation) {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { InvalidationMessage } from '@authcache/core';
 import { compareStreamIds, type RedisBus, redisBus } from '@authcache/redis';
 import type { Redis } from 'ioredis';
@@ -126,9 +127,11 @@ describe('redisBus', () => {
     const a = recorder();
     const b = recorder();
     const busA = await startBus(stream, a.handlers);
-    const busB = await startBus(stream, b.handlers, { connectionName: 'authcache-bus-kill-test' });
+    // Unique, so that a concurrent run of this file elsewhere is never hit.
+    const name = `authcache-bus-kill-${randomUUID()}`;
+    const busB = await startBus(stream, b.handlers, { connectionName: name });
     // Publish while B's reader is gone: the message waits in the stream.
-    expect(await killReader('authcache-bus-kill-test')).toBe(1);
+    expect(await killReader(name)).toBe(1);
     await busA.publish({ kind: 'pat', tokenHash: 'during-outage', reason: 'revoked' });
     await waitFor(() => b.messages.length === 1);
     expect(b.messages[0]?.tokenHash).toBe('during-outage');
@@ -192,6 +195,23 @@ describe('redisBus', () => {
     await away.close();
   });
 
+  it('retries a publish that failed while Redis was unreachable', async () => {
+    const stream = `${prefix}retry`;
+    const b = recorder();
+    await startBus(stream, b.handlers);
+    const away = await awayBus(stream, recorder().handlers);
+    away.proxy.cut();
+    await waitFor(() => away.client.status !== 'ready');
+    await expect(
+      away.bus.publish({ kind: 'pat', tokenHash: 'during-outage', reason: 'revoked' }),
+    ).rejects.toThrow();
+    expect(away.bus.stats()).toMatchObject({ publishErrors: 1, pending: 1 });
+    away.proxy.resume();
+    await waitFor(() => b.messages.some((m) => m.tokenHash === 'during-outage'));
+    expect(away.bus.stats()).toMatchObject({ republished: 1, pending: 0 });
+    await away.close();
+  });
+
   it('starts once Redis is reachable, and close() stops it', async () => {
     const stream = `${prefix}late`;
     const proxy = await startProxy(redisTarget());
@@ -226,6 +246,7 @@ async function awayBus(stream: string, handlers: ReturnType<typeof recorder>['ha
   return {
     proxy,
     bus,
+    client,
     async close() {
       await bus.close();
       client.disconnect();

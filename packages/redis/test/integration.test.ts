@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { PgTokenStore } from '@authcache/pg';
 import { redisTier } from '@authcache/redis';
 import type { Redis } from 'ioredis';
@@ -134,7 +135,7 @@ describe('revocation across instances', () => {
   });
 
   it('catches up after the bus connection is killed (CLIENT KILL) while a revoke happens', async () => {
-    const name = `authcache-it-kill-${Date.now()}`;
+    const name = `authcache-it-kill-${randomUUID()}`;
     const a = await instance();
     const b = await instance({ connectionName: name });
     const { id, token } = await newPat();
@@ -189,6 +190,28 @@ describe('a fill racing a revoke', () => {
     expect(JSON.parse(raw!)).toMatchObject({ t: 'revoked' });
     const c = await instance({ buses: [] });
     expect(await c.auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+  });
+});
+
+describe('L2 hits', () => {
+  it('fill L1 for no longer than the value has left in Redis', async () => {
+    let now = Date.now();
+    const a = await instance({ buses: [] });
+    const b = await instance({ buses: [], clock: () => now });
+    const { token, hash } = await newPat();
+    expect((await a.auth.resolve('pat', token)).ok).toBe(true);
+    await waitFor(async () => (await redis.pttl(`${prefix}{pat:${hash}}`)) > 0);
+    // Only 2 s left in Redis, while B's ttl is 60 s.
+    await redis.pexpire(`${prefix}{pat:${hash}}`, 2_000);
+    expect((await b.auth.resolve('pat', token)).ok).toBe(true);
+    expect(b.auth.stats()).toMatchObject({ l2Hits: 1, storeQueries: 0 });
+    now += 1_000;
+    expect((await b.auth.resolve('pat', token)).ok).toBe(true);
+    expect(b.auth.stats().hits).toBe(1);
+    // Past what Redis had left: B's L1 entry is gone too, B asks again.
+    now += 1_500;
+    expect((await b.auth.resolve('pat', token)).ok).toBe(true);
+    expect(b.auth.stats().misses).toBe(2);
   });
 });
 

@@ -7,6 +7,7 @@ import {
   dropPrefix,
   keysUnder,
   redisTarget,
+  startPrivateRedis,
   startProxy,
   uniquePrefix,
 } from './support/redis.js';
@@ -35,10 +36,14 @@ describe('redisTier against a real Redis', () => {
     const tier = redisTier({ redis, prefix });
     expect(await tier.get('pat:aaa')).toEqual({ value: undefined, generation: 0 });
     await tier.fill('pat:aaa', { type: 'identity', identity: identity('1') }, 10_000, 0);
-    expect(await tier.get('pat:aaa')).toEqual({
+    const hit = await tier.get('pat:aaa');
+    expect(hit).toMatchObject({
       value: { type: 'identity', identity: identity('1') },
       generation: 0,
     });
+    // The remaining lifetime comes back with the value, so L1 never outlives it.
+    expect(hit.ttlMs).toBeGreaterThan(9_000);
+    expect(hit.ttlMs).toBeLessThanOrEqual(10_000);
     const pttl = await redis.pttl(`${prefix}{pat:aaa}`);
     expect(pttl).toBeGreaterThan(9_000);
     expect(pttl).toBeLessThanOrEqual(10_000);
@@ -67,7 +72,7 @@ describe('redisTier against a real Redis', () => {
     expect(await tier.get('pat:inv')).toEqual({ value: undefined, generation: 1 });
     await tier.invalidate('pat:inv', 5_000);
     await tier.invalidate('pat:inv', 0);
-    expect(await tier.get('pat:inv')).toEqual({ value: { type: 'revoked' }, generation: 3 });
+    expect(await tier.get('pat:inv')).toMatchObject({ value: { type: 'revoked' }, generation: 3 });
     // The generation outlives the tombstone.
     expect(await redis.pttl(`${prefix}{pat:inv}:g`)).toBeGreaterThan(5_000);
   });
@@ -86,11 +91,20 @@ describe('redisTier against a real Redis', () => {
     expect(await tier.get('pat:junk')).toEqual({ value: undefined, generation: 0 });
   });
 
-  it('re-loads its scripts after SCRIPT FLUSH', async () => {
-    const tier = redisTier({ redis, prefix });
-    await redis.script('FLUSH');
-    await tier.fill('pat:noscript', { type: 'identity', identity: identity('4') }, 10_000, 0);
-    expect((await tier.get('pat:noscript')).value?.type).toBe('identity');
+  it('re-loads its scripts after SCRIPT FLUSH (private server: the shared one is left alone)', async () => {
+    const server = await startPrivateRedis();
+    const own = await connect(server.url);
+    try {
+      const tier = redisTier({ redis: own, prefix });
+      await tier.fill('pat:noscript', { type: 'identity', identity: identity('4') }, 10_000, 0);
+      await own.script('FLUSH');
+      await tier.fill('pat:noscript2', { type: 'identity', identity: identity('5') }, 10_000, 0);
+      expect((await tier.get('pat:noscript2')).value?.type).toBe('identity');
+      expect(tier.stats().errors).toBe(0);
+    } finally {
+      own.disconnect();
+      await server.kill();
+    }
   });
 
   it('names the value and generation keys of a token with one hash tag', async () => {

@@ -62,6 +62,7 @@ export interface InstanceOptions {
   ttl?: number;
   touchFlushDelay?: number;
   gated?: boolean;
+  clock?: () => number;
 }
 
 export interface Instance {
@@ -115,6 +116,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     bus: [rBus, pBus].filter((bus) => bus !== undefined),
     ttl: options.ttl ?? 60_000,
     touchFlushDelay: options.touchFlushDelay ?? 50,
+    clock: options.clock,
     logger: quiet,
   });
   await auth.ready();
