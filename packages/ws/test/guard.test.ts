@@ -345,9 +345,31 @@ describe('browser mode (first message)', () => {
 
 // Last in the file: it stops this file's embedded database (starting a second one costs seconds).
 describe('store outage', () => {
+  let steady: { token: string };
+  let frank: { token: string };
+  beforeAll(async () => {
+    steady = await db.createToken('pat', 'steady');
+    frank = await db.createToken('pat', 'frank');
+  });
+
+  it('keeps live sockets open while a re-check cannot reach the store, and retries', async () => {
+    const { url, auth, guard } = await start({ revalidateRetryMs: 100 });
+    const { token } = steady;
+    const { ws } = await open(url, { headers: { Authorization: `Bearer ${token}` } });
+    await db.breakStore();
+    // A flush and an invalidation both ask the store again; it is down, so nothing can be
+    // decided: closing every socket on a database blip would be a reconnect storm.
+    auth.clear();
+    await auth.invalidate('pat', auth.hashToken(token));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    ws.send('still here');
+    expect(await nextMessage(ws)).toEqual({ type: 'echo', data: 'still here' });
+    expect(guard.connections).toBe(1);
+  });
+
   it('503 with Retry-After, never 401, when the store is unavailable', async () => {
     const { url } = await start();
-    const { token } = await db.createToken('pat', 'frank');
+    const { token } = frank;
     await db.breakStore();
     const rejection = await rejected(url, { headers: { Authorization: `Bearer ${token}` } });
     expect(rejection.status).toBe(503);
