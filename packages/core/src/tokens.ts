@@ -1,5 +1,4 @@
 import { createHmac, hash, randomBytes } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 
 /** The base62 alphabet used by token bodies and checksums (digits, upper case, lower case). */
 export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -49,7 +48,7 @@ export interface TokenFormat {
 
 /** Encodes the CRC32 of `body` as exactly six base62 characters (left-padded with `0`). */
 export function checksum(body: string): string {
-  let value = crc32(body);
+  let value = crc32Ascii(body);
   let out = '';
   for (let i = 0; i < TOKEN_CHECKSUM_LENGTH; i++) {
     out = BASE62[value % 62] + out;
@@ -91,18 +90,15 @@ export function createTokenFormat(kinds: TokenKinds = defaultTokenKinds): TokenF
       }
     }
   }
-  const modern = TOKEN_BODY_LENGTH + TOKEN_CHECKSUM_LENGTH;
-  // One anchored pattern per kind checks prefix, length and alphabet in a single pass.
+  const modernLength = TOKEN_BODY_LENGTH + TOKEN_CHECKSUM_LENGTH;
   const matchers = entries.map(([kind, spec]) => ({
     result: Object.freeze({ ok: true, kind, legacy: false }) as ParsedToken,
     legacyResult: Object.freeze({ ok: true, kind, legacy: true }) as ParsedToken,
     prefix: spec.prefix,
-    modern: new RegExp(`^${spec.prefix}[0-9A-Za-z]{${modern}}$`),
     legacy: spec.acceptLegacyHex
       ? new RegExp(`^${spec.prefix}[0-9a-f]{${LEGACY_HEX_LENGTH}}$`)
       : undefined,
   }));
-
   return {
     kinds,
     generate(kind) {
@@ -116,13 +112,9 @@ export function createTokenFormat(kinds: TokenKinds = defaultTokenKinds): TokenF
       for (let i = 0; i < matchers.length; i++) {
         const m = matchers[i]!;
         if (!token.startsWith(m.prefix)) continue;
-        if (m.modern.test(token)) {
-          const start = m.prefix.length;
-          const body = token.slice(start, start + TOKEN_BODY_LENGTH);
-          // The checksum is derived from public characters, so a plain comparison leaks nothing.
-          return decodeChecksum(token, start + TOKEN_BODY_LENGTH) === crc32(body)
-            ? m.result
-            : INVALID_TOKEN;
+        const start = m.prefix.length;
+        if (token.length === start + modernLength) {
+          return verifyBodyAndChecksum(token, start) ? m.result : INVALID_TOKEN;
         }
         if (m.legacy?.test(token)) return m.legacyResult;
         return INVALID_TOKEN;
@@ -136,13 +128,46 @@ const INVALID_TOKEN: ParsedToken = Object.freeze({ ok: false });
 const BASE62_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < BASE62.length; i++) BASE62_VALUE[BASE62.charCodeAt(i)] = i;
 
-/** The number encoded by the six base62 characters at `offset` (already known to be base62). */
-function decodeChecksum(token: string, offset: number): number {
-  let value = 0;
-  for (let i = offset; i < offset + TOKEN_CHECKSUM_LENGTH; i++) {
-    value = value * 62 + BASE62_VALUE[token.charCodeAt(i)]!;
+/** The IEEE CRC-32 table (the polynomial zlib uses). */
+const CRC_TABLE = new Int32Array(256);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  CRC_TABLE[n] = c;
+}
+
+/**
+ * CRC-32 of an ASCII string, identical to `zlib.crc32` for ASCII input. Written out because the
+ * parser runs on every request: one pass over char codes beats encoding to a Buffer for zlib.
+ */
+export function crc32Ascii(text: string, start = 0, end = text.length): number {
+  let crc = -1;
+  for (let i = start; i < end; i++)
+    crc = CRC_TABLE[(crc ^ text.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+
+/**
+ * One pass over the 30 body and 6 checksum characters at `start`: every one must be base62, and
+ * the checksum must encode the body's CRC-32. The checksum is derived from public characters, so
+ * a plain comparison leaks nothing.
+ */
+function verifyBodyAndChecksum(token: string, start: number): boolean {
+  const bodyEnd = start + TOKEN_BODY_LENGTH;
+  let crc = -1;
+  for (let i = start; i < bodyEnd; i++) {
+    const code = token.charCodeAt(i);
+    if (code > 127 || BASE62_VALUE[code]! < 0) return false;
+    crc = CRC_TABLE[(crc ^ code) & 0xff]! ^ (crc >>> 8);
   }
-  return value;
+  let encoded = 0;
+  for (let i = bodyEnd; i < bodyEnd + TOKEN_CHECKSUM_LENGTH; i++) {
+    const code = token.charCodeAt(i);
+    const value = code > 127 ? -1 : BASE62_VALUE[code]!;
+    if (value < 0) return false;
+    encoded = encoded * 62 + value;
+  }
+  return encoded === (crc ^ -1) >>> 0;
 }
 
 const defaultFormat = createTokenFormat();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   checksum,
+  crc32Ascii,
   createTokenFormat,
   createTokenHasher,
   generateToken,
@@ -88,5 +89,16 @@ describe('token format', () => {
     expect(peppered).toMatch(/^[0-9a-f]{64}$/);
     expect(peppered).not.toBe(hashToken('abc'));
     expect(() => createTokenHasher({ pepper: '' })).toThrow(TypeError);
+  });
+});
+
+describe('crc32Ascii', () => {
+  it('matches zlib.crc32 on ASCII input', async () => {
+    const { crc32 } = await import('node:zlib');
+    for (const text of ['', 'a', 'hello world', 'A'.repeat(30), generateToken('pat')]) {
+      expect(crc32Ascii(text)).toBe(crc32(text));
+    }
+    const token = generateToken('daemon');
+    expect(crc32Ascii(token, 4, 34)).toBe(crc32(token.slice(4, 34)));
   });
 });

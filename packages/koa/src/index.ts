@@ -93,3 +93,4 @@ export function daemonAuth(options: KoaAuthOptions): AuthMiddleware {
 export function bearerAuth(options: KoaBearerAuthOptions): AuthMiddleware {
   return middleware(options);
 }
+export * from './sigv4.js';

@@ -1,3 +1,10 @@
+export type {
+  AccessKeyRow,
+  AccessKeySummary,
+  PgAccessKeyStore,
+  PgAccessKeyStoreOptions,
+} from './access-keys.js';
+export { accessKeyMigration, pgAccessKeyStore } from './access-keys.js';
 export type { PgBus, PgBusOptions, PgBusStats } from './bus.js';
 export { INVALIDATION_CHANNEL, pgBus } from './bus.js';
 export type { EmbeddedDb, EmbeddedDbOptions } from './embedded.js';

@@ -1,3 +1,5 @@
+import { accessKeyMigration } from './access-keys.js';
+
 /**
  * One schema change. `id` is recorded in `<schema>.authcache_migrations` once applied, so it must
  * never change; `up(schema)` returns the SQL script (several statements allowed) and receives the
@@ -138,4 +140,5 @@ CREATE TRIGGER authcache_invalidate_delete
   EXECUTE FUNCTION ${s}.authcache_token_changed('daemon');
 `,
   },
+  accessKeyMigration,
 ];

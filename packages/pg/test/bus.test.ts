@@ -4,6 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, type PgBus, type PgTokenStore, pgBus, pgTokenStore } from '../src/index.js';
 import { createPool, dropSchema, freshSchemaName } from './helpers.js';
 
+// A p99 bound measured on a shared 2-core machine: one re-measurement absorbs a noisy
+// neighbour; a bus that is broken or slow fails every attempt.
+const LATENCY_RETRY = { retry: 1 };
+
 // pgBus against the shared Postgres, in this file's own schema: several auth caches in one
 // process, each with its own pool and its own LISTEN connection, like separate instances.
 
@@ -72,41 +76,45 @@ function percentile(values: number[], p: number): number {
 }
 
 describe('pgBus', () => {
-  it('carries a direct-SQL revoke to every instance within 100 ms (p99 of 200)', async () => {
-    const instances = [await instance(), await instance(), await instance()];
-    const latencies: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      const { id, token } = await newPat();
-      const hash = store.hashToken(token);
-      for (const { auth } of instances) expect((await auth.resolve('pat', token)).ok).toBe(true);
-      const arrived = instances.map(
-        ({ auth }) =>
-          new Promise<number>((resolve) => {
-            const off = auth.onInvalidate((event) => {
-              if (event.type === 'invalidate' && event.tokenHash === hash) {
-                off();
-                resolve(performance.now());
-              }
-            });
-          }),
-      );
-      const started = performance.now();
-      await admin.query(
-        `UPDATE "${schema}".personal_access_token SET revoked = true WHERE id = $1`,
-        [id],
-      );
-      const times = await Promise.all(arrived);
-      latencies.push(Math.max(...times) - started);
-      for (const { auth } of instances) {
-        expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+  it(
+    'carries a direct-SQL revoke to every instance within 100 ms (p99 of 200)',
+    LATENCY_RETRY,
+    async () => {
+      const instances = [await instance(), await instance(), await instance()];
+      const latencies: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const { id, token } = await newPat();
+        const hash = store.hashToken(token);
+        for (const { auth } of instances) expect((await auth.resolve('pat', token)).ok).toBe(true);
+        const arrived = instances.map(
+          ({ auth }) =>
+            new Promise<number>((resolve) => {
+              const off = auth.onInvalidate((event) => {
+                if (event.type === 'invalidate' && event.tokenHash === hash) {
+                  off();
+                  resolve(performance.now());
+                }
+              });
+            }),
+        );
+        const started = performance.now();
+        await admin.query(
+          `UPDATE "${schema}".personal_access_token SET revoked = true WHERE id = $1`,
+          [id],
+        );
+        const times = await Promise.all(arrived);
+        latencies.push(Math.max(...times) - started);
+        for (const { auth } of instances) {
+          expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+        }
       }
-    }
-    const p99 = percentile(latencies, 99);
-    console.log(
-      `pgBus direct-SQL revoke → slowest of 3 instances rejects: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${Math.max(...latencies).toFixed(2)} ms (200 revokes)`,
-    );
-    expect(p99).toBeLessThanOrEqual(100);
-  });
+      const p99 = percentile(latencies, 99);
+      console.log(
+        `pgBus direct-SQL revoke → slowest of 3 instances rejects: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${Math.max(...latencies).toFixed(2)} ms (200 revokes)`,
+      );
+      expect(p99).toBeLessThanOrEqual(100);
+    },
+  );
 
   it('logs deletes, shortened expiry and a changed hash, but not touches', async () => {
     const [a] = [await instance()];

@@ -13,6 +13,10 @@ import {
 import { freshDatabase, percentile, waitFor } from './support/pg.js';
 import { connect, keysUnder, uniquePrefix } from './support/redis.js';
 
+// A p99 bound measured on a shared 2-core machine: one re-measurement absorbs a noisy
+// neighbour; a bus that is broken or slow fails every attempt.
+const LATENCY_RETRY = { retry: 1 };
+
 // Several auth caches in one process, each with its own Redis client, pg pool, tier and buses,
 // against the shared Redis (this file's own key prefix) and Postgres (this file's own schema).
 
@@ -68,57 +72,68 @@ function report(label: string, latencies: number[]): number {
 }
 
 describe('revocation across instances', () => {
-  it('auth.revoke() on A is rejected by B and C within 100 ms (p99 of 200, Redis bus)', async () => {
-    const [a, b, c] = [await instance(), await instance(), await instance()];
-    const latencies: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      const { id, token, hash } = await newPat();
-      for (const { auth } of [a, b, c]) expect((await auth.resolve('pat', token)).ok).toBe(true);
-      const heard = [b, c].map(({ auth }) => nextInvalidation(auth, hash));
-      const started = performance.now();
-      expect(await a.auth.revoke('pat', id)).toBe(true);
-      latencies.push(Math.max(...(await Promise.all(heard))) - started);
-      for (const { auth } of [a, b, c]) {
-        expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+  it(
+    'auth.revoke() on A is rejected by B and C within 100 ms (p99 of 200, Redis bus)',
+    LATENCY_RETRY,
+    async () => {
+      const [a, b, c] = [await instance(), await instance(), await instance()];
+      const latencies: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const { id, token, hash } = await newPat();
+        for (const { auth } of [a, b, c]) expect((await auth.resolve('pat', token)).ok).toBe(true);
+        const heard = [b, c].map(({ auth }) => nextInvalidation(auth, hash));
+        const started = performance.now();
+        expect(await a.auth.revoke('pat', id)).toBe(true);
+        latencies.push(Math.max(...(await Promise.all(heard))) - started);
+        for (const { auth } of [a, b, c]) {
+          expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+        }
       }
-    }
-    expect(report('redisBus: revoke on A → B and C reject', latencies)).toBeLessThanOrEqual(100);
-    expect(b.redisBus!.stats().received).toBeGreaterThanOrEqual(200);
-    expect(a.redisBus!.stats().ignoredOwn).toBeGreaterThanOrEqual(200);
-  });
+      expect(report('redisBus: revoke on A → B and C reject', latencies)).toBeLessThanOrEqual(100);
+      expect(b.redisBus!.stats().received).toBeGreaterThanOrEqual(200);
+      expect(a.redisBus!.stats().ignoredOwn).toBeGreaterThanOrEqual(200);
+    },
+  );
 
-  it('a direct SQL revoke reaches every L1 and the Redis tier within 100 ms (p99 of 200, pg bus)', async () => {
-    const instances = [
-      await instance({ buses: ['pg'], pgApplicationName: 'authcache-it-a' }),
-      await instance({ buses: ['pg'], pgApplicationName: 'authcache-it-b' }),
-      await instance({ buses: ['pg', 'redis'], pgApplicationName: 'authcache-it-c' }),
-    ];
-    const probe = redisTier({ redis, prefix, timeoutMs: 5_000, breaker: false });
-    const latencies: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      const { id, token, hash } = await newPat();
-      for (const { auth } of instances) expect((await auth.resolve('pat', token)).ok).toBe(true);
-      // The identity is in Redis too (filled by the first load).
-      await waitFor(async () => (await probe.get(`pat:${hash}`)).value?.type === 'identity');
-      const heard = instances.map(({ auth }) => nextInvalidation(auth, hash));
-      const started = performance.now();
-      await revokeBySql(id);
-      latencies.push(Math.max(...(await Promise.all(heard))) - started);
-      for (const { auth } of instances) {
-        expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+  it(
+    'a direct SQL revoke reaches every L1 and the Redis tier within 100 ms (p99 of 200, pg bus)',
+    LATENCY_RETRY,
+    async () => {
+      const instances = [
+        await instance({ buses: ['pg'], pgApplicationName: 'authcache-it-a' }),
+        await instance({ buses: ['pg'], pgApplicationName: 'authcache-it-b' }),
+        await instance({ buses: ['pg', 'redis'], pgApplicationName: 'authcache-it-c' }),
+      ];
+      const probe = redisTier({ redis, prefix, timeoutMs: 5_000, breaker: false });
+      const latencies: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const { id, token, hash } = await newPat();
+        for (const { auth } of instances) expect((await auth.resolve('pat', token)).ok).toBe(true);
+        // The identity is in Redis too (filled by the first load).
+        await waitFor(async () => (await probe.get(`pat:${hash}`)).value?.type === 'identity');
+        const heard = instances.map(({ auth }) => nextInvalidation(auth, hash));
+        const started = performance.now();
+        await revokeBySql(id);
+        latencies.push(Math.max(...(await Promise.all(heard))) - started);
+        for (const { auth } of instances) {
+          expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+        }
+        // Nobody called auth.revoke(): the receivers wrote the Redis tombstone.
+        await waitFor(
+          async () => (await probe.get(`pat:${hash}`)).value?.type === 'revoked',
+          1_000,
+        );
       }
-      // Nobody called auth.revoke(): the receivers wrote the Redis tombstone.
-      await waitFor(async () => (await probe.get(`pat:${hash}`)).value?.type === 'revoked', 1_000);
-    }
-    expect(report('pgBus: direct SQL revoke → 3 instances reject', latencies)).toBeLessThanOrEqual(
-      100,
-    );
-    // A new instance (empty L1) is answered "revoked" by Redis, without asking the store.
-    const fresh = await instance({ buses: [] });
-    const last = plaintexts.at(-1)!;
-    expect(await fresh.auth.resolve('pat', last)).toEqual({ ok: false, reason: 'revoked' });
-    expect(fresh.auth.stats()).toMatchObject({ l2Hits: 1, storeQueries: 0 });
-  });
+      expect(
+        report('pgBus: direct SQL revoke → 3 instances reject', latencies),
+      ).toBeLessThanOrEqual(100);
+      // A new instance (empty L1) is answered "revoked" by Redis, without asking the store.
+      const fresh = await instance({ buses: [] });
+      const last = plaintexts.at(-1)!;
+      expect(await fresh.auth.resolve('pat', last)).toEqual({ ok: false, reason: 'revoked' });
+      expect(fresh.auth.stats()).toMatchObject({ l2Hits: 1, storeQueries: 0 });
+    },
+  );
 
   it('a shortened expiry by SQL drops the identity from Redis, not only from L1', async () => {
     const [a] = [await instance({ buses: ['pg'] })];

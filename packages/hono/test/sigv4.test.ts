@@ -1,0 +1,52 @@
+import type { AddressInfo } from 'node:net';
+import { verifiedWebBody } from '@authcache/sigv4';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { sdkScenario } from '../../sigv4/test/sdk-scenario.js';
+import { type SigV4Env, sigv4Auth } from '../src/index.js';
+
+sdkScenario('hono on @hono/node-server with sigv4Auth', async (fixture) => {
+  const app = new Hono<SigV4Env>();
+  app.use(async (c, next) => {
+    await next();
+    // Node's own Date uses the real clock; the fixture's clock may be moved by a test.
+    c.res.headers.set('date', new Date(fixture.clock()).toUTCString());
+  });
+  const dynamoAuth = sigv4Auth(fixture.dynamoOptions);
+  const s3Auth = sigv4Auth(fixture.s3Options);
+  app.post(
+    '/',
+    async (c, next) => (c.req.header('x-amz-target') ? dynamoAuth(c, next) : s3Auth(c, next)),
+    async (c) => {
+      // sigv4Auth read the signed body; Hono cached it, so parsing still works.
+      const body = await c.req.json();
+      if (typeof body !== 'object' || body === null) return c.body(null, 500);
+      const answer = fixture.dynamo(c.var.auth.subject);
+      return c.body(answer.body as string, answer.status as 200, answer.headers);
+    },
+  );
+  app.use('*', s3Auth);
+  app.all('*', async (c) => {
+    const incoming = (c.env as { incoming: { url: string } }).incoming;
+    const answer = await fixture.s3({
+      method: c.req.method,
+      url: incoming.url,
+      subject: c.var.auth.subject,
+      payload: c.var.sigv4.payload,
+      readBody: async () =>
+        Buffer.from(await new Response(verifiedWebBody(c.req.raw.body, c.var.sigv4)).arrayBuffer()),
+    });
+    return c.body(
+      typeof answer.body === 'string' ? answer.body : new Uint8Array(answer.body),
+      answer.status as 200,
+      answer.headers,
+    );
+  });
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+  });
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+});
