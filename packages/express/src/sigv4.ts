@@ -4,11 +4,9 @@
  */
 import type { Identity, RequestAuth } from '@authcache/core';
 import {
-  type CachedSigV4VerifierOptions,
-  createCachedSigV4Verifier,
-  type SigV4ErrorProtocol,
+  prepareSigV4Auth,
+  type SigV4AuthOptions,
   type SigV4Success,
-  type SigV4Verifier,
   sigv4ErrorResponse,
   verifyNodeRequest,
 } from '@authcache/sigv4';
@@ -27,19 +25,8 @@ declare global {
   }
 }
 
-/** Options of {@link sigv4Auth}: a verifier, or what it takes to build one over the auth cache. */
-export type ExpressSigV4AuthOptions = (
-  | CachedSigV4VerifierOptions
-  | { verifier: SigV4Verifier<Identity> }
-) & {
-  /** Error body format: S3 XML or JSON-protocol `__type`. Default: `xml` for S3, else `json`. */
-  protocol?: SigV4ErrorProtocol;
-  /**
-   * Largest body read for services that sign the body (not S3); it is put back for later body
-   * parsers. Default: `1 MiB`.
-   */
-  bodyLimit?: number;
-};
+/** Options of {@link sigv4Auth}; see `SigV4AuthOptions` in `@authcache/sigv4`. */
+export type ExpressSigV4AuthOptions = SigV4AuthOptions;
 
 /**
  * Verifies AWS SigV4 requests (Authorization header or presigned URL) against `req.originalUrl`
@@ -50,14 +37,9 @@ export type ExpressSigV4AuthOptions = (
  * @example app.use('/s3', sigv4Auth({ auth, keyring, service: 's3', region: 'us-east-1' }));
  */
 export function sigv4Auth(options: ExpressSigV4AuthOptions): RequestHandler {
-  const { protocol: protocolOption, bodyLimit, ...rest } = options;
-  const verifier = 'verifier' in rest ? rest.verifier : createCachedSigV4Verifier(rest);
-  const protocol = protocolOption ?? (verifier.s3 ? 'xml' : 'json');
+  const { verifier, protocol, bodyLimit } = prepareSigV4Auth(options);
   return function sigv4(req: Request, res: Response, next: NextFunction): void {
-    verifyNodeRequest(verifier, req, {
-      rawPath: req.originalUrl,
-      ...(bodyLimit !== undefined ? { bodyLimit } : {}),
-    }).then((result) => {
+    verifyNodeRequest(verifier, req, { rawPath: req.originalUrl, bodyLimit }).then((result) => {
       if (!result.ok) {
         const answer = sigv4ErrorResponse(result.error, {
           protocol,

@@ -5,13 +5,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Identity, RequestAuth } from '@authcache/core';
 import {
-  type CachedSigV4VerifierOptions,
-  createCachedSigV4Verifier,
+  prepareSigV4Auth,
+  type SigV4AuthOptions,
   SigV4Error,
-  type SigV4ErrorProtocol,
   type SigV4Request,
   type SigV4Success,
-  type SigV4Verifier,
   sigv4ErrorResponse,
 } from '@authcache/sigv4';
 import type { MiddlewareHandler } from 'hono';
@@ -31,19 +29,8 @@ declare module 'hono' {
 /** Env of a route behind `sigv4Auth`: `c.var.auth` and `c.var.sigv4` are always set. */
 export type SigV4Env = { Variables: { auth: RequestAuth; sigv4: SigV4Success<Identity> } };
 
-/** Options of {@link sigv4Auth}: a verifier, or what it takes to build one over the auth cache. */
-export type HonoSigV4AuthOptions = (
-  | CachedSigV4VerifierOptions
-  | { verifier: SigV4Verifier<Identity> }
-) & {
-  /** Error body format: S3 XML or JSON-protocol `__type`. Default: `xml` for S3, else `json`. */
-  protocol?: SigV4ErrorProtocol;
-  /**
-   * Largest body read for services that sign the body (not S3), judged by `Content-Length`;
-   * Hono caches it, so `c.req.json()` still works afterwards. Default: `1 MiB`.
-   */
-  bodyLimit?: number;
-};
+/** Options of {@link sigv4Auth}; see `SigV4AuthOptions` in `@authcache/sigv4`. */
+export type HonoSigV4AuthOptions = SigV4AuthOptions;
 
 /**
  * Verifies AWS SigV4 requests (Authorization header or presigned URL). Under
@@ -56,9 +43,7 @@ export type HonoSigV4AuthOptions = (
  * @example app.use('/s3/*', sigv4Auth({ auth, keyring, service: 's3', region: 'us-east-1' }));
  */
 export function sigv4Auth(options: HonoSigV4AuthOptions): MiddlewareHandler<SigV4Env> {
-  const { protocol: protocolOption, bodyLimit = 1024 * 1024, ...rest } = options;
-  const verifier = 'verifier' in rest ? rest.verifier : createCachedSigV4Verifier(rest);
-  const protocol = protocolOption ?? (verifier.s3 ? 'xml' : 'json');
+  const { verifier, protocol, bodyLimit } = prepareSigV4Auth(options);
   return createMiddleware<SigV4Env>(async function sigv4(c, next) {
     const refuse = (error: unknown) => {
       const answer = sigv4ErrorResponse(error, {

@@ -4,11 +4,9 @@
  */
 import type { Identity, RequestAuth } from '@authcache/core';
 import {
-  type CachedSigV4VerifierOptions,
-  createCachedSigV4Verifier,
-  type SigV4ErrorProtocol,
+  prepareSigV4Auth,
+  type SigV4AuthOptions,
   type SigV4Success,
-  type SigV4Verifier,
   sigv4ErrorResponse,
   verifyNodeRequest,
 } from '@authcache/sigv4';
@@ -24,19 +22,8 @@ export interface SigV4State extends AuthState {
   sigv4?: SigV4Success<Identity>;
 }
 
-/** Options of {@link sigv4Auth}: a verifier, or what it takes to build one over the auth cache. */
-export type KoaSigV4AuthOptions = (
-  | CachedSigV4VerifierOptions
-  | { verifier: SigV4Verifier<Identity> }
-) & {
-  /** Error body format: S3 XML or JSON-protocol `__type`. Default: `xml` for S3, else `json`. */
-  protocol?: SigV4ErrorProtocol;
-  /**
-   * Largest body read for services that sign the body (not S3); it is put back for later body
-   * parsers. Default: `1 MiB`.
-   */
-  bodyLimit?: number;
-};
+/** Options of {@link sigv4Auth}; see `SigV4AuthOptions` in `@authcache/sigv4`. */
+export type KoaSigV4AuthOptions = SigV4AuthOptions;
 
 /**
  * Verifies AWS SigV4 requests (Authorization header or presigned URL) against `ctx.originalUrl`
@@ -47,13 +34,11 @@ export type KoaSigV4AuthOptions = (
  * @example app.use(sigv4Auth({ auth, keyring, service: 's3', region: 'us-east-1' }));
  */
 export function sigv4Auth(options: KoaSigV4AuthOptions): Middleware<SigV4State> {
-  const { protocol: protocolOption, bodyLimit, ...rest } = options;
-  const verifier = 'verifier' in rest ? rest.verifier : createCachedSigV4Verifier(rest);
-  const protocol = protocolOption ?? (verifier.s3 ? 'xml' : 'json');
+  const { verifier, protocol, bodyLimit } = prepareSigV4Auth(options);
   return async function sigv4(ctx, next) {
     const result = await verifyNodeRequest(verifier, ctx.req, {
       rawPath: ctx.originalUrl,
-      ...(bodyLimit !== undefined ? { bodyLimit } : {}),
+      bodyLimit,
     });
     if (!result.ok) {
       const answer = sigv4ErrorResponse(result.error, {

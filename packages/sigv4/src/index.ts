@@ -45,6 +45,8 @@ export type {
 export { SIGV4_ERROR_STATUS, SigV4Error, sigv4ErrorResponse } from './errors.js';
 export type { SecretKeyring, SecretKeyringOptions } from './keyring.js';
 export { createSecretKeyring } from './keyring.js';
+export type { PreparedSigV4Auth, SigV4AuthOptions } from './middleware.js';
+export { DEFAULT_SIGV4_BODY_LIMIT, prepareSigV4Auth } from './middleware.js';
 export type { VerifyNodeRequestOptions } from './node.js';
 export {
   readAndRestoreNodeBody,
