@@ -1,0 +1,46 @@
+import {
+  type ApiResponse,
+  createToken,
+  type ExampleContext,
+  heartbeat,
+  me,
+  revokeToken,
+} from '@authcache/example-shared';
+import { daemonAuth, patAuth } from '@authcache/express';
+import express, { type ErrorRequestHandler, type Response } from 'express';
+
+function send(res: Response, { status, body }: ApiResponse): void {
+  if (body === undefined) res.status(status).end();
+  else res.status(status).json(body);
+}
+
+/** Auth failures keep their status and `WWW-Authenticate` / `Retry-After`; the body is JSON. */
+const jsonErrors: ErrorRequestHandler = (error, _req, res, _next) => {
+  const status = Number.isInteger(error?.status) ? (error.status as number) : 500;
+  if (error?.headers) res.set(error.headers);
+  res.status(status).json({
+    error: status < 500 || error?.expose ? String(error.message) : 'Internal Server Error',
+  });
+};
+
+/** The Express app over an example context: the routes, nothing else. */
+export function createApp(ctx: ExampleContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  const pat = patAuth({ auth: ctx.auth });
+  // Bodies are parsed only once the caller is authenticated.
+  const json = express.json({ limit: '4kb' });
+
+  app.get('/api/me', pat, (req, res) => send(res, me(req.auth!)));
+  app.post('/api/tokens', pat, json, async (req, res) =>
+    send(res, await createToken(ctx, req.auth!, req.body)),
+  );
+  app.delete('/api/tokens/:id', pat, async (req, res) =>
+    send(res, await revokeToken(ctx, req.auth!, String(req.params.id))),
+  );
+  app.post('/api/daemon/heartbeat', daemonAuth({ auth: ctx.auth }), (req, res) =>
+    send(res, heartbeat(req.auth!)),
+  );
+  app.use(jsonErrors);
+  return app;
+}

@@ -1,0 +1,7 @@
+import { fileURLToPath } from 'node:url';
+import { defineExampleSmokeTests } from '@authcache/example-shared/testing';
+
+defineExampleSmokeTests({
+  name: 'express-app',
+  dir: fileURLToPath(new URL('..', import.meta.url)),
+});

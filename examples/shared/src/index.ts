@@ -1,0 +1,3 @@
+export * from './api.js';
+export * from './context.js';
+export * from './server.js';

@@ -1,0 +1,316 @@
+// The smoke suite every example runs: the app as a child process on a free port, driven over real
+// HTTP and WebSocket, on the embedded store (its default) and on the shared Postgres.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { generateToken } from '@authcache/core';
+import { pgTokenStore } from '@authcache/pg';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+
+/** A running example child process. */
+export interface ExampleProcess {
+  /** e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `src/main.ts` of the example in `dir` the way `pnpm start` does, with `PORT=0` (a free
+ * port) and `env`, and resolves once it prints where it listens.
+ */
+export function startExampleProcess(
+  dir: string,
+  env: Record<string, string>,
+): Promise<ExampleProcess> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', 'src/main.ts'],
+    {
+      cwd: dir,
+      env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', PORT: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`example did not start in time:\n${output}`));
+    }, 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (!match) return;
+      clearTimeout(timer);
+      resolve({
+        url: match[1]!,
+        output: () => output,
+        async stop() {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          await exited;
+        },
+      });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`example exited with ${code} before listening:\n${output}`));
+    });
+  });
+}
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+interface Opened {
+  ws: WebSocket;
+  protocol: string;
+  welcome: { type: string; identity: Record<string, unknown> };
+}
+
+function openSocket(
+  url: string,
+  options: { headers?: Record<string, string>; protocols?: string[] } = {},
+) {
+  return new Promise<Opened>((resolve, reject) => {
+    const ws = new WebSocket(url, options.protocols ?? [], { headers: options.headers });
+    ws.once('message', (data) =>
+      resolve({ ws, protocol: ws.protocol, welcome: JSON.parse(String(data)) }),
+    );
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+}
+
+async function redisKeys(redis: Redis, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys;
+}
+
+function nextMessage(ws: WebSocket): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => ws.once('message', (data) => resolve(JSON.parse(String(data)))));
+}
+
+function closeEvent(ws: WebSocket): Promise<{ code: number; reason: string; at: number }> {
+  return new Promise((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: String(reason), at: Date.now() })),
+  );
+}
+
+/** Registers the smoke suite of one example app (call it from `test/smoke.test.ts`). */
+export function defineExampleSmokeTests(options: { name: string; dir: string }): void {
+  for (const backend of ['pglite', 'postgres'] as const) {
+    describe(`${options.name} on ${backend === 'pglite' ? 'embedded PGlite (default)' : 'Postgres + Redis (DATABASE_URL, REDIS_URL)'}`, () => {
+      const seedPat = generateToken('pat');
+      const seedDaemon = generateToken('daemon');
+      const schema = `authcache_example_${process.pid}_${randomBytes(4).toString('hex')}`;
+      const prefix = `authcache-example:${schema}:`;
+      let pool: pg.Pool | undefined;
+      let redis: Redis | undefined;
+      let app: ExampleProcess;
+      const sockets: WebSocket[] = [];
+      const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+      const request = (path: string, init: RequestInit = {}) => fetch(`${app.url}${path}`, init);
+      const wsUrl = () => `${app.url.replace(/^http/, 'ws')}/ws`;
+      const open = async (opts: Parameters<typeof openSocket>[1]) => {
+        const opened = await openSocket(wsUrl(), opts);
+        sockets.push(opened.ws);
+        return opened;
+      };
+      const createToken = async (body: unknown) => {
+        const res = await request('/api/tokens', {
+          method: 'POST',
+          headers: { ...bearer(seedPat), 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return { status: res.status, body: (await res.json()) as { id: string; token: string } };
+      };
+
+      beforeAll(async () => {
+        const env: Record<string, string> = { SEED_PAT: seedPat, SEED_DAEMON_TOKEN: seedDaemon };
+        if (backend === 'postgres') {
+          pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+          redis = new Redis(REDIS_URL);
+          Object.assign(env, {
+            DATABASE_URL,
+            DATABASE_SCHEMA: schema,
+            REDIS_URL,
+            REDIS_PREFIX: prefix,
+          });
+        }
+        app = await startExampleProcess(options.dir, env);
+      });
+
+      afterAll(async () => {
+        for (const ws of sockets) ws.terminate();
+        await app?.stop();
+        if (pool) {
+          await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          await pool.end();
+        }
+        if (redis) {
+          const keys = await redisKeys(redis, prefix);
+          if (keys.length > 0) await redis.del(...keys);
+          await redis.quit();
+        }
+      });
+
+      it('GET /api/me answers the seeded PAT with its identity', async () => {
+        const res = await request('/api/me', { headers: bearer(seedPat) });
+        expect(res.status).toBe(200);
+        expect(await res.json()).toMatchObject({ path: 'pat', kind: 'pat', subject: 'demo' });
+      });
+
+      it('GET /api/me answers RFC 6750 errors: 401 challenge, 400 malformed, 401 invalid_token', async () => {
+        const missing = await request('/api/me');
+        expect(missing.status).toBe(401);
+        expect(missing.headers.get('www-authenticate')).toMatch(/^Bearer realm="[^"]*"$/);
+        const malformed = await request('/api/me', { headers: { Authorization: 'Bearer' } });
+        expect(malformed.status).toBe(400);
+        expect(malformed.headers.get('www-authenticate')).toContain('error="invalid_request"');
+        // A daemon token is not a PAT: this route does not accept it.
+        const daemon = await request('/api/me', { headers: bearer(seedDaemon) });
+        expect(daemon.status).toBe(401);
+        expect(daemon.headers.get('www-authenticate')).toContain('error="invalid_token"');
+      });
+
+      it('POST /api/daemon/heartbeat takes the daemon token, falls back to a PAT, rejects none', async () => {
+        const daemon = await request('/api/daemon/heartbeat', {
+          method: 'POST',
+          headers: bearer(seedDaemon),
+        });
+        expect(daemon.status).toBe(200);
+        expect(await daemon.json()).toMatchObject({
+          ok: true,
+          path: 'daemon_token',
+          workspaceId: 'demo',
+          daemonId: 'demo',
+        });
+        const pat = await request('/api/daemon/heartbeat', {
+          method: 'POST',
+          headers: bearer(seedPat),
+        });
+        expect(await pat.json()).toMatchObject({ ok: true, path: 'pat', subject: 'demo' });
+        expect((await request('/api/daemon/heartbeat', { method: 'POST' })).status).toBe(401);
+      });
+
+      it('POST /api/tokens creates a working PAT, shown once; bad bodies are 400', async () => {
+        const created = await createToken({ name: 'smoke', expiresIn: 3600 });
+        expect(created.status).toBe(201);
+        expect(created.body.id).toEqual(expect.any(String));
+        expect(created.body.token).toMatch(/^mul_/);
+        const me = await request('/api/me', { headers: bearer(created.body.token) });
+        expect(await me.json()).toMatchObject({
+          subject: 'demo',
+          name: 'smoke',
+          tokenId: created.body.id,
+        });
+        expect((await createToken({ expiresIn: 60 })).status).toBe(400);
+        expect((await createToken({ name: 'x', expiresIn: -1 })).status).toBe(400);
+        const notJson = await request('/api/tokens', {
+          method: 'POST',
+          headers: { ...bearer(seedPat), 'Content-Type': 'application/json' },
+          body: '{"name": oops',
+        });
+        expect(notJson.status).toBe(400);
+        const unauthenticated = await request('/api/tokens', {
+          method: 'POST',
+          body: '{"name":"x"}',
+        });
+        expect(unauthenticated.status).toBe(401);
+      });
+
+      it('/ws accepts the header, the bearer subprotocol and the first message, and echoes the identity', async () => {
+        const viaHeader = await open({ headers: bearer(seedPat) });
+        expect(viaHeader.welcome).toMatchObject({
+          type: 'welcome',
+          identity: { path: 'pat', subject: 'demo' },
+        });
+        viaHeader.ws.send('ping');
+        expect(await nextMessage(viaHeader.ws)).toMatchObject({ type: 'echo', data: 'ping' });
+
+        const viaProtocol = await open({ protocols: ['bearer', seedDaemon] });
+        expect(viaProtocol.protocol).toBe('bearer');
+        expect(viaProtocol.welcome.identity).toMatchObject({
+          path: 'daemon_token',
+          daemonId: 'demo',
+        });
+
+        const browser = new WebSocket(wsUrl());
+        sockets.push(browser);
+        await new Promise((resolve) => browser.once('open', resolve));
+        const ok = nextMessage(browser);
+        browser.send(JSON.stringify({ type: 'auth', token: seedPat }));
+        expect(await ok).toEqual({ type: 'auth_ok' });
+
+        await expect(open({ headers: bearer(generateToken('pat')) })).rejects.toThrow('HTTP 401');
+        await expect(open({ headers: { Authorization: 'Bearer a b' } })).rejects.toThrow(
+          'HTTP 400',
+        );
+      });
+
+      it('DELETE /api/tokens/:id revokes at once: 204, then 401, its WebSocket closed 4401, then 404', async () => {
+        const { body: created } = await createToken({ name: 'to-revoke' });
+        const { ws } = await open({ protocols: ['bearer', created.token] });
+        const closed = closeEvent(ws);
+        const revokedAt = Date.now();
+        const res = await request(`/api/tokens/${created.id}`, {
+          method: 'DELETE',
+          headers: bearer(seedPat),
+        });
+        expect(res.status).toBe(204);
+        expect((await request('/api/me', { headers: bearer(created.token) })).status).toBe(401);
+        const { code, reason, at } = await closed;
+        expect({ code, reason }).toEqual({ code: 4401, reason: 'token_revoked' });
+        expect(at - revokedAt).toBeLessThan(1_000);
+        const again = await request(`/api/tokens/${created.id}`, {
+          method: 'DELETE',
+          headers: bearer(seedPat),
+        });
+        expect(again.status).toBe(404);
+        const unknown = await request('/api/tokens/not-a-token-id', {
+          method: 'DELETE',
+          headers: bearer(seedPat),
+        });
+        expect(unknown.status).toBe(404);
+      });
+
+      if (backend === 'postgres') {
+        it('fills the Redis tier and announces on both buses', async () => {
+          expect(app.output()).toContain('shared tier: redis, bus: postgres + redis');
+          expect((await request('/api/me', { headers: bearer(seedPat) })).status).toBe(200);
+          // Revocations above went through the stream; fills are written in the background.
+          expect(await redis!.xlen(`${prefix}invalidations`)).toBeGreaterThan(0);
+          await expect
+            .poll(async () => (await redisKeys(redis!, prefix)).length)
+            .toBeGreaterThan(1);
+        });
+
+        it("DELETE /api/tokens/:id of another user's token is 404 and leaves it working", async () => {
+          const store = pgTokenStore({ db: pool!, schema });
+          const other = await store.createPat({ userId: 'someone-else', name: 'theirs' });
+          const res = await request(`/api/tokens/${other.id}`, {
+            method: 'DELETE',
+            headers: bearer(seedPat),
+          });
+          expect(res.status).toBe(404);
+          const me = await request('/api/me', { headers: bearer(other.token) });
+          expect(me.status).toBe(200);
+          expect(await me.json()).toMatchObject({ subject: 'someone-else' });
+        });
+      }
+    });
+  }
+}

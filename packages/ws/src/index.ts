@@ -1,0 +1,15 @@
+export {
+  CLOSE_TRY_AGAIN_LATER,
+  CLOSE_UNAUTHORIZED,
+  closeCode,
+  closeReason,
+} from './close-codes.js';
+export {
+  BEARER_PROTOCOL,
+  offeredProtocols,
+  protocolToken,
+  selectBearerProtocol,
+} from './credentials.js';
+export type { UpgradeGuard, UpgradeGuardOptions } from './guard.js';
+export { createUpgradeGuard } from './guard.js';
+export { MAX_TIMER_DELAY } from './live.js';
