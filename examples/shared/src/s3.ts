@@ -178,7 +178,10 @@ export function createS3Bucket(options: { maxObjectSize?: number } = {}): S3Buck
     async handle(request) {
       const target = parseTarget(request.rawUrl);
       if (target === null) return s3Error(404, 'NoSuchKey', 'Not found.', request.rawUrl);
-      if (target === undefined || !BUCKET_NAME.test(target.bucket)) {
+      if (target === undefined) {
+        return s3Error(400, 'InvalidURI', "Couldn't parse the specified URI.", S3_MOUNT);
+      }
+      if (!BUCKET_NAME.test(target.bucket)) {
         return s3Error(400, 'InvalidBucketName', 'The specified bucket is not valid.', S3_MOUNT);
       }
       const { bucket, key, path, query } = target;

@@ -8,6 +8,7 @@ import { pgTokenStore } from '@authcache/pg';
 import { generateAccessKeyId, generateSecretAccessKey } from '@authcache/sigv4';
 import {
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -359,6 +360,10 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
         expect(Buffer.from(await gotStream.Body!.transformToByteArray()).equals(streamed)).toBe(
           true,
         );
+        const head = await client.send(
+          new HeadObjectCommand({ Bucket: 'smoke', Key: 'notes/streamed ✓.bin' }),
+        );
+        expect(head.ContentLength).toBe(streamed.length);
         const list = await client.send(
           new ListObjectsV2Command({ Bucket: 'smoke', Prefix: 'notes/' }),
         );
@@ -409,6 +414,18 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
         // The PAT API is untouched by the S3 mount.
         expect((await request('/api/me', { headers: bearer(seedPat) })).status).toBe(200);
       });
+
+      if (backend === 'pglite') {
+        it('fails to start on a malformed SEED_ACCESS_KEY, naming the variable but not its value', async () => {
+          const bad = `${seedKey.accessKeyId}-${seedKey.secretAccessKey}`;
+          const error = await startExampleProcess(options.dir, { SEED_ACCESS_KEY: bad }).catch(
+            (e: Error) => e,
+          );
+          expect(String(error)).toMatch(/exited with 1 before listening/);
+          expect(String(error)).toContain('SEED_ACCESS_KEY must be <access key id>:<secret>');
+          expect(String(error)).not.toContain(seedKey.secretAccessKey);
+        });
+      }
 
       if (backend === 'postgres') {
         it('fills the Redis tier and announces on both buses', async () => {
