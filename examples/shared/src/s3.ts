@@ -146,26 +146,46 @@ export function createS3Bucket(options: { maxObjectSize?: number } = {}): S3Buck
 
   function list(bucket: string, query: URLSearchParams): S3Response {
     const prefix = query.get('prefix') ?? '';
+    const delimiter = query.get('delimiter') ?? '';
     const maxKeys = Math.min(Math.max(Number(query.get('max-keys') ?? 1000) || 0, 0), 1000);
     const after = query.get('continuation-token') ?? query.get('start-after') ?? '';
-    const keys = [...(buckets.get(bucket)?.keys() ?? [])]
-      .filter((key) => key.startsWith(prefix) && key > after)
-      .sort();
-    const page = keys.slice(0, maxKeys);
-    const truncated = keys.length > page.length;
-    const contents = page
-      .map((key) => {
-        const o = buckets.get(bucket)!.get(key)!;
-        return `<Contents><Key>${xmlEscape(key)}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${xmlEscape(o.etag)}</ETag><Size>${o.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`;
+    // `encoding-type=url` (the AWS CLI asks for it): keys and prefixes come back URL-encoded.
+    const encode =
+      query.get('encoding-type') === 'url'
+        ? (value: string) => encodeURIComponent(value).replace(/%2F/g, '/')
+        : (value: string) => value;
+    const objects = buckets.get(bucket) ?? new Map<string, StoredObject>();
+    // Keys under `prefix`, those with `delimiter` after it rolled up into common prefixes.
+    const entries = new Set<string>();
+    const commonPrefixes = new Set<string>();
+    for (const key of objects.keys()) {
+      if (!key.startsWith(prefix)) continue;
+      const cut = delimiter ? key.indexOf(delimiter, prefix.length) : -1;
+      if (cut === -1) entries.add(key);
+      else commonPrefixes.add(key.slice(0, cut + delimiter.length));
+    }
+    for (const common of commonPrefixes) entries.add(common);
+    const sorted = [...entries].filter((entry) => entry > after).sort();
+    const page = sorted.slice(0, maxKeys);
+    const truncated = sorted.length > page.length;
+    const xml = page
+      .map((entry) => {
+        const o = objects.get(entry);
+        if (commonPrefixes.has(entry) || !o) {
+          return `<CommonPrefixes><Prefix>${xmlEscape(encode(entry))}</Prefix></CommonPrefixes>`;
+        }
+        return `<Contents><Key>${xmlEscape(encode(entry))}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${xmlEscape(o.etag)}</ETag><Size>${o.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`;
       })
       .join('');
     const next = truncated
       ? `<NextContinuationToken>${xmlEscape(page.at(-1)!)}</NextContinuationToken>`
       : '';
+    const echo = (name: string, value: string) =>
+      value ? `<${name}>${xmlEscape(encode(value))}</${name}>` : '';
     return {
       status: 200,
       headers: XML,
-      body: `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${xmlEscape(bucket)}</Name><Prefix>${xmlEscape(prefix)}</Prefix><KeyCount>${page.length}</KeyCount><MaxKeys>${maxKeys}</MaxKeys><IsTruncated>${truncated}</IsTruncated>${next}${contents}</ListBucketResult>`,
+      body: `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${xmlEscape(bucket)}</Name><Prefix>${xmlEscape(encode(prefix))}</Prefix>${echo('Delimiter', delimiter)}${query.get('encoding-type') === 'url' ? '<EncodingType>url</EncodingType>' : ''}<KeyCount>${page.length}</KeyCount><MaxKeys>${maxKeys}</MaxKeys><IsTruncated>${truncated}</IsTruncated>${next}${xml}</ListBucketResult>`,
     };
   }
 

@@ -92,6 +92,19 @@ describe('the in-memory S3 bucket', () => {
     const rest = await s3.handle(request('GET', '/s3/bkt?list-type=2&continuation-token=b'));
     expect(String(rest.body)).toMatch(/<KeyCount>1<\/KeyCount>.*<Key>c<\/Key>/);
 
+    await s3.handle(request('PUT', '/s3/bkt/dir/a%20b%2Bc', 'data'));
+    const folders = await s3.handle(
+      request('GET', '/s3/bkt?list-type=2&delimiter=%2F&encoding-type=url'),
+    );
+    expect(String(folders.body)).toMatch(
+      /<CommonPrefixes><Prefix>a\/<\/Prefix><\/CommonPrefixes>.*<Key>b<\/Key>.*<Key>c<\/Key>.*<CommonPrefixes><Prefix>dir\/<\/Prefix>/,
+    );
+    const inDir = await s3.handle(
+      request('GET', '/s3/bkt?list-type=2&prefix=dir%2F&delimiter=%2F&encoding-type=url'),
+    );
+    expect(String(inDir.body)).toContain('<Key>dir/a%20b%2Bc</Key>');
+    expect(s3.size).toBe(4);
+
     const tooBig = await s3.handle(request('PUT', '/s3/bkt/big', '12345678901'));
     expect([tooBig.status, String(tooBig.body)]).toEqual([
       400,
@@ -105,7 +118,7 @@ describe('the in-memory S3 bucket', () => {
       '<Code>InvalidURI</Code>',
     );
     expect((await s3.handle(request('DELETE', '/s3/bkt/b'))).status).toBe(405);
-    expect(s3.size).toBe(3);
+    expect(s3.size).toBe(4);
   });
 
   it('answers a body that fails its signature check with the SigV4 error, storing nothing', async () => {
