@@ -147,12 +147,12 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
       let app: ExampleProcess;
       const sockets: WebSocket[] = [];
       const s3Clients: S3Client[] = [];
-      const s3 = (secretAccessKey = seedKey.secretAccessKey) => {
+      const s3 = (secretAccessKey = seedKey.secretAccessKey, accessKeyId = seedKey.accessKeyId) => {
         const client = new S3Client({
           endpoint: `${app.url}/s3`,
           region: 'us-east-1',
           forcePathStyle: true,
-          credentials: { accessKeyId: seedKey.accessKeyId, secretAccessKey },
+          credentials: { accessKeyId, secretAccessKey },
           maxAttempts: 1,
         });
         s3Clients.push(client);
@@ -379,7 +379,7 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
         expect(app.output()).not.toContain(seedKey.secretAccessKey);
       });
 
-      it('/s3 answers a presigned GET fetched as is; a wrong secret is SignatureDoesNotMatch, none is AccessDenied', async () => {
+      it('/s3 answers a presigned GET fetched as is; a wrong secret is SignatureDoesNotMatch, an unknown key InvalidAccessKeyId, none AccessDenied', async () => {
         const client = s3();
         await client.send(
           new PutObjectCommand({ Bucket: 'smoke', Key: 'shared.txt', Body: 'presigned!' }),
@@ -408,6 +408,12 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
             intruder.send(new PutObjectCommand({ Bucket: 'smoke', Key: 'x', Body: 'x' })),
           ),
         ).toBe('SignatureDoesNotMatch');
+        const stranger = s3(seedKey.secretAccessKey, generateAccessKeyId());
+        expect(
+          await errorName(
+            stranger.send(new GetObjectCommand({ Bucket: 'smoke', Key: 'shared.txt' })),
+          ),
+        ).toBe('InvalidAccessKeyId');
         const anonymous = await request('/s3/smoke/shared.txt');
         expect(anonymous.status).toBe(403);
         expect(await anonymous.text()).toContain('<Code>AccessDenied</Code>');
