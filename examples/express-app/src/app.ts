@@ -5,13 +5,22 @@ import {
   heartbeat,
   me,
   revokeToken,
+  S3_MOUNT,
+  type S3Response,
 } from '@authcache/example-shared';
-import { daemonAuth, patAuth } from '@authcache/express';
+import { daemonAuth, patAuth, sigv4Auth } from '@authcache/express';
+import { verifiedNodeBody } from '@authcache/sigv4';
 import express, { type ErrorRequestHandler, type Response } from 'express';
 
 function send(res: Response, { status, body }: ApiResponse): void {
   if (body === undefined) res.status(status).end();
   else res.status(status).json(body);
+}
+
+function sendS3(res: Response, { status, headers, body }: S3Response): void {
+  res.status(status).set(headers);
+  if (body === null) res.end();
+  else res.send(body);
 }
 
 /** Auth failures keep their status and `WWW-Authenticate` / `Retry-After`; the body is JSON. */
@@ -40,6 +49,18 @@ export function createApp(ctx: ExampleContext): express.Express {
   );
   app.post('/api/daemon/heartbeat', daemonAuth({ auth: ctx.auth }), (req, res) =>
     send(res, heartbeat(req.auth!)),
+  );
+  // S3 (path-style) behind SigV4; the body is read through the signature's verifier.
+  app.use(S3_MOUNT, sigv4Auth(ctx.s3Auth), async (req, res) =>
+    sendS3(
+      res,
+      await ctx.s3.handle({
+        method: req.method,
+        rawUrl: req.originalUrl,
+        auth: req.auth!,
+        body: () => verifiedNodeBody(req, req.sigv4!),
+      }),
+    ),
   );
   app.use(jsonErrors);
   return app;

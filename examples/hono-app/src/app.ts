@@ -5,8 +5,11 @@ import {
   heartbeat,
   me,
   revokeToken,
+  S3_MOUNT,
+  type S3Response,
 } from '@authcache/example-shared';
-import { daemonAuth, patAuth } from '@authcache/hono';
+import { daemonAuth, patAuth, type SigV4Env, sigv4Auth } from '@authcache/hono';
+import { verifiedWebBody } from '@authcache/sigv4';
 import { getRequestListener } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -14,6 +17,11 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 function send(c: Context, { status, body }: ApiResponse): Response {
   if (body === undefined) return c.body(null, status as ContentfulStatusCode);
   return c.json(body, status as ContentfulStatusCode);
+}
+
+function sendS3(c: Context, { status, headers, body }: S3Response): Response {
+  const data = typeof body === 'string' || body === null ? body : new Uint8Array(body);
+  return c.newResponse(data, status as ContentfulStatusCode, headers);
 }
 
 /** The Hono app over an example context. */
@@ -32,6 +40,22 @@ export function createHonoApp(ctx: ExampleContext): Hono {
   app.post('/api/daemon/heartbeat', daemonAuth({ auth: ctx.auth }), (c) =>
     send(c, heartbeat(c.var.auth)),
   );
+  // S3 (path-style) behind SigV4; the body is read through the signature's verifier.
+  const s3 = new Hono<SigV4Env>();
+  s3.use(sigv4Auth(ctx.s3Auth));
+  s3.all('*', async (c) => {
+    const url = new URL(c.req.url);
+    return sendS3(
+      c,
+      await ctx.s3.handle({
+        method: c.req.method,
+        rawUrl: url.pathname + url.search,
+        auth: c.var.auth,
+        body: () => verifiedWebBody(c.req.raw.body, c.var.sigv4),
+      }),
+    );
+  });
+  app.route(S3_MOUNT, s3);
   return app;
 }
 

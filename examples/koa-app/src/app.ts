@@ -5,8 +5,11 @@ import {
   heartbeat,
   me,
   revokeToken,
+  S3_MOUNT,
+  type S3Response,
 } from '@authcache/example-shared';
-import { type AuthState, daemonAuth, patAuth } from '@authcache/koa';
+import { type AuthState, daemonAuth, patAuth, type SigV4State, sigv4Auth } from '@authcache/koa';
+import { verifiedNodeBody } from '@authcache/sigv4';
 import Router from '@koa/router';
 import parseBody from 'co-body';
 import Koa, { type Context } from 'koa';
@@ -16,9 +19,16 @@ function send(ctx: Context, { status, body }: ApiResponse): void {
   if (body !== undefined) ctx.body = body;
 }
 
+function sendS3(ctx: Context, { status, headers, body }: S3Response): void {
+  ctx.status = status;
+  ctx.set(headers);
+  // An empty string, not null: Koa turns a null body into a 204.
+  ctx.body = body ?? '';
+}
+
 /** The Koa app over an example context, as a node:http request listener. */
 export function createApp(ctx: ExampleContext) {
-  const app = new Koa<AuthState>();
+  const app = new Koa<SigV4State>();
   const router = new Router<AuthState>();
   const pat = patAuth({ auth: ctx.auth });
 
@@ -35,6 +45,22 @@ export function createApp(ctx: ExampleContext) {
   router.post('/api/daemon/heartbeat', daemonAuth({ auth: ctx.auth }), (c) =>
     send(c, heartbeat(c.state.auth!)),
   );
+  // S3 (path-style) behind SigV4; the body is read through the signature's verifier.
+  const s3Auth = sigv4Auth(ctx.s3Auth);
+  app.use((c, next) => {
+    if (c.path !== S3_MOUNT && !c.path.startsWith(`${S3_MOUNT}/`)) return next();
+    return s3Auth(c, async () =>
+      sendS3(
+        c,
+        await ctx.s3.handle({
+          method: c.method,
+          rawUrl: c.originalUrl,
+          auth: c.state.auth!,
+          body: () => verifiedNodeBody(c.req, c.state.sigv4!),
+        }),
+      ),
+    );
+  });
   app.use(router.routes()).use(router.allowedMethods());
   return app.callback();
 }

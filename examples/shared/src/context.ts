@@ -5,10 +5,27 @@ import {
   type InvalidationBus,
   type SharedTier,
 } from '@authcache/core';
-import { createEmbeddedDb, migrate, type PgTokenStore, pgBus, pgTokenStore } from '@authcache/pg';
+import {
+  createEmbeddedDb,
+  migrate,
+  type PgAccessKeyStore,
+  type PgTokenStore,
+  pgAccessKeyStore,
+  pgBus,
+  pgTokenStore,
+} from '@authcache/pg';
 import { redisBus, redisTier } from '@authcache/redis';
+import {
+  type AccessKeys,
+  type CachedSigV4VerifierOptions,
+  createAccessKeys,
+  type SecretKeyring,
+  withAccessKeys,
+} from '@authcache/sigv4';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { accessKeyKeyring, parseSeedAccessKey, seedAccessKey } from './access-keys.js';
+import { createS3Bucket, S3_REGION, S3_SERVICE, type S3Bucket } from './s3.js';
 
 /** Environment variables the examples read. */
 export interface ExampleEnv {
@@ -24,6 +41,18 @@ export interface ExampleEnv {
   SEED_PAT?: string;
   /** A valid `mdt_…` token inserted at startup for workspace `demo`, daemon `demo`. */
   SEED_DAEMON_TOKEN?: string;
+  /**
+   * `<access key id>:<secret>`: a long-lived SigV4 access key for user `demo`, created at startup
+   * unless it already exists with that secret. The id is `AKIA` + 16 base32 characters, the
+   * secret 16 characters or more.
+   */
+  SEED_ACCESS_KEY?: string;
+  /**
+   * 32 bytes, base64: seals access-key secrets at rest (AES-256-GCM). Required with
+   * `DATABASE_URL`; unset in the embedded mode, a random key is generated at start (the in-memory
+   * database disappears with the process anyway).
+   */
+  ACCESS_KEY_ENCRYPTION_KEY?: string;
   [name: string]: string | undefined;
 }
 
@@ -37,8 +66,21 @@ export interface ExampleContextOptions {
 
 /** Everything an example app needs, created once. */
 export interface ExampleContext {
+  /** Resolves PATs, daemon tokens and (kind `sigv4`) access keys. */
   readonly auth: AuthCache;
   readonly store: PgTokenStore;
+  readonly accessKeyStore: PgAccessKeyStore;
+  /** Issues and revokes SigV4 access keys (secrets sealed with {@link keyring}). */
+  readonly accessKeys: AccessKeys;
+  readonly keyring: SecretKeyring;
+  /** Options for each adapter's `sigv4Auth` on `/s3`: service `s3`, region `us-east-1`. */
+  readonly s3Auth: CachedSigV4VerifierOptions;
+  /** The in-memory bucket behind `/s3`. */
+  readonly s3: S3Bucket;
+  /** Where the access-key encryption key came from. */
+  readonly encryptionKey: 'env' | 'generated';
+  /** The seeded access key's id (`SEED_ACCESS_KEY`), never its secret. */
+  readonly seededAccessKeyId: string | null;
   /** Where tokens live. */
   readonly database: 'pglite' | 'postgres';
   /** The shared cache tier between the in-process LRU and the store. */
@@ -49,22 +91,27 @@ export interface ExampleContext {
   close(): Promise<void>;
 }
 
-/** The user, workspace and daemon that `SEED_PAT` / `SEED_DAEMON_TOKEN` belong to. */
+/** The user, workspace and daemon that `SEED_PAT` / `SEED_DAEMON_TOKEN` (and `SEED_ACCESS_KEY`) belong to. */
 export const SEED_USER = 'demo';
 export const SEED_WORKSPACE = 'demo';
 export const SEED_DAEMON = 'demo';
 
 /**
  * Creates the store (PGlite by default, Postgres on `DATABASE_URL`), migrates it, builds the auth
- * cache over it and seeds `SEED_PAT` / `SEED_DAEMON_TOKEN`.
+ * cache over it (tokens and SigV4 access keys) and seeds `SEED_PAT` / `SEED_DAEMON_TOKEN` /
+ * `SEED_ACCESS_KEY`.
  */
 export async function createExampleContext(
   options: ExampleContextOptions = {},
 ): Promise<ExampleContext> {
   const env = options.env ?? (process.env as ExampleEnv);
+  // Configuration errors first, before anything is opened; they name variables, never values.
+  const seedKey = parseSeedAccessKey(env.SEED_ACCESS_KEY);
+  const { keyring, source: encryptionKey } = accessKeyKeyring(env);
   const closers: (() => Promise<unknown>)[] = [];
   try {
     let store: PgTokenStore;
+    let accessKeyStore: PgAccessKeyStore;
     let database: ExampleContext['database'];
     let tier: SharedTier | undefined;
     const buses: InvalidationBus[] = [];
@@ -77,6 +124,7 @@ export async function createExampleContext(
       const schema = env.DATABASE_SCHEMA || 'public';
       await migrate(pool, { schema });
       store = pgTokenStore({ db: pool, schema });
+      accessKeyStore = pgAccessKeyStore({ db: pool, schema });
       database = 'postgres';
       // Revocations by other instances, or by SQL straight in the database, reach this one.
       buses.push(pgBus({ pool, schema }));
@@ -86,6 +134,7 @@ export async function createExampleContext(
       closers.push(() => db.close());
       await migrate(db);
       store = pgTokenStore({ db });
+      accessKeyStore = pgAccessKeyStore({ db });
       database = 'pglite';
     }
     if (env.REDIS_URL) {
@@ -104,13 +153,28 @@ export async function createExampleContext(
       buses.push(redisBus({ redis, stream: `${prefix}invalidations` }));
       busNames.push('redis');
     }
-    const auth = createAuthCache({ ...options.authOptions, store, tier, bus: buses });
+    const auth = createAuthCache({
+      ...options.authOptions,
+      // One store for the cache: access keys (kind `sigv4`) by id, tokens by hash.
+      store: withAccessKeys(store, accessKeyStore),
+      tier,
+      bus: buses,
+    });
     closers.unshift(() => auth.close());
     await auth.ready();
     await seed(store, env);
+    const accessKeys = createAccessKeys({ store: accessKeyStore, keyring, auth });
+    if (seedKey) await seedAccessKey({ accessKeys, accessKeyStore, keyring }, seedKey, SEED_USER);
     return {
       auth,
       store,
+      accessKeyStore,
+      accessKeys,
+      keyring,
+      s3Auth: { auth, keyring, service: S3_SERVICE, region: S3_REGION },
+      s3: createS3Bucket(),
+      encryptionKey,
+      seededAccessKeyId: seedKey?.accessKeyId ?? null,
       database,
       sharedTier: tier ? 'redis' : 'none',
       buses: busNames,

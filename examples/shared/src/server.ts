@@ -8,6 +8,7 @@ import {
   type ExampleContext,
   type ExampleContextOptions,
 } from './context.js';
+import { S3_MOUNT, S3_REGION, S3_SERVICE } from './s3.js';
 
 /** Options of {@link serveExample}. */
 export interface ServeExampleOptions extends ExampleContextOptions {
@@ -111,6 +112,14 @@ export async function runExample(
   );
   console.log(`  GET ${url}/api/me · POST ${url}/api/tokens · DELETE ${url}/api/tokens/:id`);
   console.log(`  POST ${url}/api/daemon/heartbeat · WebSocket ${url.replace(/^http/, 'ws')}/ws`);
+  // The access key id only: its secret is never printed.
+  const seeded = ctx.seededAccessKeyId ? `, seeded key ${ctx.seededAccessKeyId}` : '';
+  console.log(`  S3 (SigV4, ${S3_SERVICE} ${S3_REGION}, path-style) ${url}${S3_MOUNT}${seeded}`);
+  if (ctx.encryptionKey === 'generated') {
+    console.log(
+      '  ACCESS_KEY_ENCRYPTION_KEY unset: access-key secrets are sealed with a key generated for this run (embedded mode only)',
+    );
+  }
   const stop = () => {
     running.close().then(
       () => process.exit(0),

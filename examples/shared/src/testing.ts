@@ -2,12 +2,23 @@
 // HTTP and WebSocket, on the embedded store (its default) and on the shared Postgres.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { generateToken } from '@authcache/core';
 import { pgTokenStore } from '@authcache/pg';
+import { generateAccessKeyId, generateSecretAccessKey } from '@authcache/sigv4';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { createExampleContext } from './context.js';
 
 /** A running example child process. */
 export interface ExampleProcess {
@@ -99,6 +110,15 @@ async function redisKeys(redis: Redis, prefix: string): Promise<string[]> {
   return keys;
 }
 
+async function errorName(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'no error';
+  } catch (error) {
+    return (error as Error).name;
+  }
+}
+
 function nextMessage(ws: WebSocket): Promise<Record<string, unknown>> {
   return new Promise((resolve) => ws.once('message', (data) => resolve(JSON.parse(String(data)))));
 }
@@ -115,12 +135,29 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
     describe(`${options.name} on ${backend === 'pglite' ? 'embedded PGlite (default)' : 'Postgres + Redis (DATABASE_URL, REDIS_URL)'}`, () => {
       const seedPat = generateToken('pat');
       const seedDaemon = generateToken('daemon');
+      const seedKey = {
+        accessKeyId: generateAccessKeyId(),
+        secretAccessKey: generateSecretAccessKey(),
+      };
+      const encryptionKey = randomBytes(32).toString('base64');
       const schema = `authcache_example_${process.pid}_${randomBytes(4).toString('hex')}`;
       const prefix = `authcache-example:${schema}:`;
       let pool: pg.Pool | undefined;
       let redis: Redis | undefined;
       let app: ExampleProcess;
       const sockets: WebSocket[] = [];
+      const s3Clients: S3Client[] = [];
+      const s3 = (secretAccessKey = seedKey.secretAccessKey, accessKeyId = seedKey.accessKeyId) => {
+        const client = new S3Client({
+          endpoint: `${app.url}/s3`,
+          region: 'us-east-1',
+          forcePathStyle: true,
+          credentials: { accessKeyId, secretAccessKey },
+          maxAttempts: 1,
+        });
+        s3Clients.push(client);
+        return client;
+      };
       const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
       const request = (path: string, init: RequestInit = {}) => fetch(`${app.url}${path}`, init);
       const wsUrl = () => `${app.url.replace(/^http/, 'ws')}/ws`;
@@ -139,7 +176,11 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
       };
 
       beforeAll(async () => {
-        const env: Record<string, string> = { SEED_PAT: seedPat, SEED_DAEMON_TOKEN: seedDaemon };
+        const env: Record<string, string> = {
+          SEED_PAT: seedPat,
+          SEED_DAEMON_TOKEN: seedDaemon,
+          SEED_ACCESS_KEY: `${seedKey.accessKeyId}:${seedKey.secretAccessKey}`,
+        };
         if (backend === 'postgres') {
           pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
           redis = new Redis(REDIS_URL);
@@ -148,12 +189,14 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
             DATABASE_SCHEMA: schema,
             REDIS_URL,
             REDIS_PREFIX: prefix,
+            ACCESS_KEY_ENCRYPTION_KEY: encryptionKey,
           });
         }
         app = await startExampleProcess(options.dir, env);
       });
 
       afterAll(async () => {
+        for (const client of s3Clients) client.destroy();
         for (const ws of sockets) ws.terminate();
         await app?.stop();
         if (pool) {
@@ -287,6 +330,109 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
         expect(unknown.status).toBe(404);
       });
 
+      it('/s3 takes the real AWS SDK with SEED_ACCESS_KEY: PutObject (buffer, stream), GetObject, ListObjectsV2', async () => {
+        const client = s3();
+        await client.send(
+          new PutObjectCommand({
+            Bucket: 'smoke',
+            Key: 'notes/hello world.txt',
+            Body: Buffer.from('hello from a buffer'),
+          }),
+        );
+        // A stream of unknown hash: the SDK sends it aws-chunked with a checksum trailer.
+        const streamed = Buffer.alloc(100_000, 'z');
+        await client.send(
+          new PutObjectCommand({
+            Bucket: 'smoke',
+            Key: 'notes/streamed ✓.bin',
+            Body: Readable.from([streamed.subarray(0, 40_000), streamed.subarray(40_000)]),
+            ContentLength: streamed.length,
+          }),
+        );
+        const got = await client.send(
+          new GetObjectCommand({ Bucket: 'smoke', Key: 'notes/hello world.txt' }),
+        );
+        expect(await got.Body!.transformToString()).toBe('hello from a buffer');
+        expect(got.Metadata).toEqual({ owner: 'demo' });
+        const gotStream = await client.send(
+          new GetObjectCommand({ Bucket: 'smoke', Key: 'notes/streamed ✓.bin' }),
+        );
+        expect(Buffer.from(await gotStream.Body!.transformToByteArray()).equals(streamed)).toBe(
+          true,
+        );
+        const head = await client.send(
+          new HeadObjectCommand({ Bucket: 'smoke', Key: 'notes/streamed ✓.bin' }),
+        );
+        expect(head.ContentLength).toBe(streamed.length);
+        const list = await client.send(
+          new ListObjectsV2Command({ Bucket: 'smoke', Prefix: 'notes/' }),
+        );
+        expect(list.Contents?.map((c) => [c.Key, c.Size])).toEqual([
+          ['notes/hello world.txt', 19],
+          ['notes/streamed ✓.bin', streamed.length],
+        ]);
+        expect(
+          await errorName(client.send(new GetObjectCommand({ Bucket: 'smoke', Key: 'nope' }))),
+        ).toBe('NoSuchKey');
+        // The key id is announced, the secret never.
+        expect(app.output()).toContain(seedKey.accessKeyId);
+        expect(app.output()).not.toContain(seedKey.secretAccessKey);
+      });
+
+      it('/s3 answers a presigned GET fetched as is; a wrong secret is SignatureDoesNotMatch, an unknown key InvalidAccessKeyId, none AccessDenied', async () => {
+        const client = s3();
+        await client.send(
+          new PutObjectCommand({ Bucket: 'smoke', Key: 'shared.txt', Body: 'presigned!' }),
+        );
+        const url = await getSignedUrl(
+          client,
+          new GetObjectCommand({ Bucket: 'smoke', Key: 'shared.txt' }),
+          { expiresIn: 60 },
+        );
+        expect(url).toContain('X-Amz-Signature=');
+        const res = await fetch(url);
+        expect(res.status).toBe(200);
+        expect(await res.text()).toBe('presigned!');
+        const tampered = await fetch(url.replace('shared.txt', 'other.txt'));
+        expect(tampered.status).toBe(403);
+        expect(await tampered.text()).toContain('<Code>SignatureDoesNotMatch</Code>');
+
+        const intruder = s3(generateSecretAccessKey());
+        expect(
+          await errorName(
+            intruder.send(new GetObjectCommand({ Bucket: 'smoke', Key: 'shared.txt' })),
+          ),
+        ).toBe('SignatureDoesNotMatch');
+        expect(
+          await errorName(
+            intruder.send(new PutObjectCommand({ Bucket: 'smoke', Key: 'x', Body: 'x' })),
+          ),
+        ).toBe('SignatureDoesNotMatch');
+        const stranger = s3(seedKey.secretAccessKey, generateAccessKeyId());
+        expect(
+          await errorName(
+            stranger.send(new GetObjectCommand({ Bucket: 'smoke', Key: 'shared.txt' })),
+          ),
+        ).toBe('InvalidAccessKeyId');
+        const anonymous = await request('/s3/smoke/shared.txt');
+        expect(anonymous.status).toBe(403);
+        expect(await anonymous.text()).toContain('<Code>AccessDenied</Code>');
+        // The PAT API is untouched by the S3 mount.
+        expect((await request('/api/me', { headers: bearer(seedPat) })).status).toBe(200);
+      });
+
+      if (backend === 'pglite') {
+        it('fails to start on a malformed SEED_ACCESS_KEY, naming the variable but not its value', async () => {
+          const bad = `${seedKey.accessKeyId}-${seedKey.secretAccessKey}`;
+          const error = await startExampleProcess(options.dir, { SEED_ACCESS_KEY: bad }).catch(
+            (e: Error) => e,
+          );
+          expect(String(error)).toMatch(/exited with 1 before listening/);
+          expect(String(error)).toContain('SEED_ACCESS_KEY must be <access key id>:<secret>');
+          expect(String(error)).not.toContain(seedKey.secretAccessKey);
+        });
+      }
+
       if (backend === 'postgres') {
         it('fills the Redis tier and announces on both buses', async () => {
           expect(app.output()).toContain('shared tier: redis, bus: postgres + redis');
@@ -296,6 +442,36 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
           await expect
             .poll(async () => (await redisKeys(redis!, prefix)).length)
             .toBeGreaterThan(1);
+        });
+
+        it('SEED_ACCESS_KEY is idempotent on a persistent database, and refuses another secret', async () => {
+          const env = {
+            DATABASE_URL,
+            DATABASE_SCHEMA: schema,
+            ACCESS_KEY_ENCRYPTION_KEY: encryptionKey,
+            SEED_ACCESS_KEY: `${seedKey.accessKeyId}:${seedKey.secretAccessKey}`,
+          };
+          // A second start on the same database (a restart, another instance) keeps the key.
+          const again = await createExampleContext({ env });
+          await again.close();
+          const other = generateSecretAccessKey();
+          const error = await createExampleContext({
+            env: { ...env, SEED_ACCESS_KEY: `${seedKey.accessKeyId}:${other}` },
+          }).catch((e: Error) => e);
+          expect(String(error)).toContain(
+            'SEED_ACCESS_KEY could not be seeded: that access key id already exists with another secret',
+          );
+          expect(String(error)).not.toContain(other);
+          const wrongKey = await createExampleContext({
+            env: { ...env, ACCESS_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') },
+          }).catch((e: Error) => e);
+          expect(String(wrongKey)).toContain(
+            'SEED_ACCESS_KEY could not be seeded: the stored key does not open with ACCESS_KEY_ENCRYPTION_KEY',
+          );
+          const stillWorks = await s3().send(
+            new ListObjectsV2Command({ Bucket: 'smoke', Prefix: 'notes/' }),
+          );
+          expect(stillWorks.KeyCount).toBe(2);
         });
 
         it("DELETE /api/tokens/:id of another user's token is 404 and leaves it working", async () => {
