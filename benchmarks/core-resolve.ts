@@ -4,7 +4,7 @@ import { hash } from 'node:crypto';
 import { createAuthCache, generateToken, type Identity, type TokenStore } from '@authcache/core';
 import { LRUCache } from 'lru-cache';
 
-const ROUNDS = 5;
+const ROUNDS = 9;
 const N = 300_000;
 
 function nsPerOp(fn: () => unknown, n: number): number {

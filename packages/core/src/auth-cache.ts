@@ -40,6 +40,15 @@ export interface AuthCacheOptions {
    * (still batched). Default: the effective `ttl` (or `60_000` when `ttl` ≤ 0).
    */
   touchInterval?: number;
+  /**
+   * Refresh-ahead: once this fraction of an entry's TTL has passed, a hit still answers from
+   * cache but also reloads the entry in the background (single-flight), so busy tokens never
+   * pay a store round trip on the request path. `0.8` refreshes in the last fifth of the TTL.
+   * Must be in `[0, 1)`; `0` turns it off. Entries clamped to a token's expiry are not
+   * refreshed (the refresh could not extend them). A continuously used token then costs about
+   * `1 / refreshAhead` store queries per TTL instead of one. Default: `0` (off).
+   */
+  refreshAhead?: number;
   /** How long pending touches wait before one batch writes them. Default: `1_000`. */
   touchFlushDelay?: number;
   /**
@@ -113,6 +122,8 @@ interface PositiveEntry {
   readonly result: ResolveResult;
   /** Before this time a hit need not tell the touch scheduler (it already knows). */
   touchDue: number;
+  /** From this time on a hit also reloads the entry in the background (`Infinity`: never). */
+  refreshAt: number;
 }
 
 interface NegativeEntry {
@@ -171,6 +182,10 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     options.touchInterval ?? (ttl > 0 ? ttl : DEFAULT_TTL),
   );
   const enabled = options.enabled ?? true;
+  const refreshAhead = options.refreshAhead ?? 0;
+  if (!(refreshAhead >= 0 && refreshAhead < 1)) {
+    throw new TypeError('createAuthCache: refreshAhead must be in [0, 1)');
+  }
   const clock = options.clock ?? Date.now;
   const logger: Logger = options.logger ?? console;
   const format = createTokenFormat(options.tokenKinds);
@@ -188,6 +203,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     storeQueries: 0,
     storeErrors: 0,
     droppedFills: 0,
+    refreshes: 0,
     invalidations: 0,
     touchBatches: 0,
     touchErrors: 0,
@@ -288,6 +304,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       }
       const now = clock();
       if (identity === null) {
+        // Gone from the store (a refresh-ahead may be the one to notice): stop serving it.
+        positive?.delete(key);
         // A revoke that raced this load left a tombstone: keep it and say why.
         const tombstone = negative?.get(key);
         if (tombstone?.reason === 'revoked' && now < tombstone.deadline) return REVOKED;
@@ -295,7 +313,10 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
         return INVALID;
       }
       // The store filters expired rows with its own clock; ours is the one that counts here.
-      if (identity.expiresAt !== null && identity.expiresAt <= now) return EXPIRED;
+      if (identity.expiresAt !== null && identity.expiresAt <= now) {
+        positive?.delete(key);
+        return EXPIRED;
+      }
       rememberPositive(key, identity, now);
       if (tier) {
         const ttlMs = clampTtlToExpiry(ttl, identity.expiresAt, now);
@@ -319,7 +340,15 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     if (ttlMs <= 0) return;
     negative?.delete(key);
     const result: ResolveResult = { ok: true, identity, tokenHash: tokenHashOf(key) };
-    positive.set(key, { identity, deadline: now + ttlMs, result, touchDue: now + touchInterval });
+    // A clamped entry ends with its token: reloading it early could not make it live longer.
+    const refreshAt = refreshAhead > 0 && ttlMs === ttl ? now + ttlMs * refreshAhead : Infinity;
+    positive.set(key, {
+      identity,
+      deadline: now + ttlMs,
+      result,
+      touchDue: now + touchInterval,
+      refreshAt,
+    });
   }
 
   function rememberNegative(key: string, reason: NegativeEntry['reason'], ttlMs: number): void {
@@ -340,6 +369,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
         }
         if (now < entry.deadline) {
           counters.hits++;
+          if (now >= entry.refreshAt) refreshInBackground(kind, tokenHash, key, entry);
           if (now >= entry.touchDue) {
             entry.touchDue = now + touchInterval;
             touches.record(key, entry.identity.kind, entry.identity.tokenId);
@@ -364,6 +394,20 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     const existing = enabled ? inflight.get(key) : undefined;
     if (existing) return existing.promise;
     return startLoad(kind, tokenHash, key);
+  }
+
+  /** Reloads a still-valid entry off the request path; joins a load already under way. */
+  function refreshInBackground(
+    kind: string,
+    tokenHash: string,
+    key: string,
+    entry: PositiveEntry,
+  ): void {
+    entry.refreshAt = Infinity;
+    if (inflight.has(key)) return;
+    counters.refreshes++;
+    // The answer is for later requests; failures are already counted and never thrown.
+    void startLoad(kind, tokenHash, key);
   }
 
   function startLoad(kind: string, tokenHash: string, key: string): Promise<ResolveResult> {

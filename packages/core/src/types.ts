@@ -155,6 +155,8 @@ export interface AuthCacheStats {
   storeErrors: number;
   /** Fills dropped because an invalidation raced the load. */
   droppedFills: number;
+  /** Background reloads started by refresh-ahead (see the `refreshAhead` option). */
+  refreshes: number;
   invalidations: number;
   /** Touch batches written and failed, and token ids written. */
   touchBatches: number;

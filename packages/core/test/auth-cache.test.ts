@@ -231,6 +231,83 @@ describe('createAuthCache', () => {
     expect((await inFlight).ok).toBe(false);
   });
 
+  it('validates refreshAhead', () => {
+    const mem = createMemoryStore();
+    for (const refreshAhead of [-0.1, 1, 2, Number.NaN]) {
+      expect(() => createAuthCache({ store: mem.store, refreshAhead })).toThrow(/refreshAhead/);
+    }
+  });
+
+  it('refresh-ahead: serves from cache and reloads in the background past the soft TTL', async () => {
+    const { clock, mem, auth } = setup({ ttl: 60_000, refreshAhead: 0.5 });
+    const token = generateToken('pat');
+    mem.add('pat', token);
+    await auth.resolve('pat', token);
+    clock.advance(29_999);
+    await auth.resolve('pat', token);
+    expect(mem.calls.find).toBe(1);
+    clock.advance(1);
+    // Many hits past the soft TTL start exactly one background reload and all answer from cache.
+    const results = await Promise.all(Array.from({ length: 50 }, () => auth.resolve('pat', token)));
+    expect(results.every((r) => r.ok)).toBe(true);
+    await vi.waitFor(() => expect(mem.calls.find).toBe(2));
+    expect(auth.stats()).toMatchObject({ refreshes: 1, hits: 51, misses: 1 });
+    // The refreshed entry lives a full TTL from the refresh, past the original deadline.
+    clock.advance(40_000);
+    expect((await auth.resolve('pat', token)).ok).toBe(true);
+    expect(auth.stats().misses).toBe(1);
+  });
+
+  it('refresh-ahead: a refresh that finds the token gone stops serving it', async () => {
+    const { clock, mem, auth } = setup({ ttl: 60_000, refreshAhead: 0.5 });
+    const token = generateToken('pat');
+    const identity = mem.add('pat', token);
+    await auth.resolve('pat', token);
+    // Revoked in the store behind the cache's back (no bus, no auth.revoke()).
+    await mem.store.revoke('pat', identity.tokenId);
+    clock.advance(30_000);
+    expect((await auth.resolve('pat', token)).ok).toBe(true); // still within its TTL: served
+    await vi.waitFor(() => expect(mem.calls.find).toBe(2));
+    expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'invalid' });
+  });
+
+  it('refresh-ahead: a store outage during a refresh keeps serving until the deadline, then 503', async () => {
+    const { clock, mem, auth } = setup({ ttl: 60_000, refreshAhead: 0.5 });
+    const token = generateToken('pat');
+    mem.add('pat', token);
+    await auth.resolve('pat', token);
+    mem.fail(new Error('connection refused'));
+    clock.advance(30_000);
+    expect((await auth.resolve('pat', token)).ok).toBe(true);
+    await vi.waitFor(() => expect(auth.stats().storeErrors).toBe(1));
+    clock.advance(29_999);
+    expect((await auth.resolve('pat', token)).ok).toBe(true);
+    expect(mem.calls.find).toBe(2);
+    clock.advance(1);
+    expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'unavailable' });
+  });
+
+  it('refresh-ahead: entries clamped to expiry are not refreshed, and a revoke still wins', async () => {
+    const { clock, mem, auth } = setup({ ttl: 60_000, refreshAhead: 0.5 });
+    const expiring = generateToken('pat');
+    mem.add('pat', expiring, { expiresAt: clock() + 10_000 });
+    await auth.resolve('pat', expiring);
+    clock.advance(9_000);
+    await auth.resolve('pat', expiring);
+    expect(auth.stats().refreshes).toBe(0);
+
+    const token = generateToken('pat');
+    const identity = mem.add('pat', token);
+    await auth.resolve('pat', token);
+    clock.advance(30_000);
+    const release = mem.hold();
+    expect((await auth.resolve('pat', token)).ok).toBe(true); // starts a held refresh
+    await auth.revoke('pat', identity.tokenId);
+    release();
+    await vi.waitFor(() => expect(auth.stats().droppedFills).toBe(1));
+    expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+  });
+
   it('writes last_used_at at most once per window, batched across tokens', async () => {
     const { clock, mem, auth } = setup({ ttl: 60_000 });
     const a = generateToken('pat');
