@@ -44,6 +44,8 @@ class UsageError extends Error {
 
 class OperationalError extends Error {}
 
+const READY_TIMEOUT_MS = 15_000;
+
 type OptionSpec = { type: 'string' | 'boolean'; short?: string };
 type Values = Record<string, string | boolean | undefined>;
 
@@ -228,6 +230,11 @@ async function withAuth<T>(
     },
   };
   const schema = schemaOf(ctx);
+  const table = `${quoteSchema(schema)}.authcache_invalidation`;
+  const found = await pool.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [table]);
+  if (found.rows[0]?.t == null) {
+    throw new OperationalError(`schema ${schema} is not migrated: run 'authcache migrate'`);
+  }
   const buses: InvalidationBus[] = [];
   if (withPgBus) {
     buses.push(
@@ -257,8 +264,18 @@ async function withAuth<T>(
     );
   }
   const auth = createAuthCache({ store: storeFor(ctx, pool), tier, bus: buses, logger });
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await auth.ready();
+    // Buses retry their subscription forever (right for an app, wrong for a command).
+    await Promise.race([
+      auth.ready(),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new OperationalError('the invalidation buses did not come up within 15 s')),
+          READY_TIMEOUT_MS,
+        );
+      }),
+    ]);
     const result = await fn(auth);
     if (failures.length > 0) {
       throw new OperationalError(
@@ -267,6 +284,7 @@ async function withAuth<T>(
     }
     return result;
   } finally {
+    clearTimeout(timer);
     await auth.close().catch(() => {});
     redis?.disconnect();
   }
