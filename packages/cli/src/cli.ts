@@ -26,7 +26,10 @@ export interface CliIo {
   stdout: (text: string) => void;
   /** Receives errors and notes; never a token or a secret. Default: `process.stderr`. */
   stderr: (text: string) => void;
-  /** Environment (`DATABASE_URL`, `REDIS_URL`, `AUTHCACHE_PEPPER`). Default: `process.env`. */
+  /**
+   * Environment (`DATABASE_URL`, `REDIS_URL`, `AUTHCACHE_SCHEMA`, `AUTHCACHE_PEPPER`).
+   * Default: `process.env`.
+   */
   env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -67,7 +70,7 @@ interface Command {
 
 const CONNECTION_OPTIONS = `Connection:
   --database-url URL   Postgres URL (default: $DATABASE_URL; one of them is required)
-  --schema S           schema of the authcache tables (default: public)
+  --schema S           schema of the authcache tables (default: $AUTHCACHE_SCHEMA or public)
   -h, --help           show this help`;
 
 const REDIS_OPTIONS = `Redis (optional; announce on the Redis bus and tombstone the Redis tier too):
@@ -87,7 +90,8 @@ Commands:
   status                       migrations, token counts, invalidation log, Redis
 
 Run 'authcache <command> --help' for a command's options.
-Environment: DATABASE_URL, REDIS_URL, AUTHCACHE_PEPPER (the store's hash pepper, if the app uses one).
+Environment: DATABASE_URL, REDIS_URL, AUTHCACHE_SCHEMA, and AUTHCACHE_PEPPER (the store's
+hash pepper, if the app uses one; never pass secrets as arguments).
 Exit codes: 0 ok, 1 operational error, 2 usage error.`;
 
 const TOKEN_USAGE = `Usage: authcache token <create|create-daemon|list|revoke> [options]
@@ -122,7 +126,7 @@ function required(ctx: Context, name: string): string {
 }
 
 function schemaOf(ctx: Context): string {
-  const schema = str(ctx, 'schema') ?? 'public';
+  const schema = str(ctx, 'schema') ?? (ctx.io.env.AUTHCACHE_SCHEMA || 'public');
   try {
     quoteSchema(schema);
   } catch {
