@@ -412,6 +412,22 @@ describe('errors', { timeout: 90_000 }, () => {
     }
   });
 
+  it('revoke with an unreachable Redis fails before changing the store', async () => {
+    const created = await store.createPat({ userId: 'erin', name: 'kept' });
+    let stderr = '';
+    const code = await run(['token', 'revoke', created.id, '--schema', schema], {
+      stdout: () => {},
+      stderr: (text) => {
+        stderr += text;
+      },
+      env: { DATABASE_URL, REDIS_URL: 'redis://127.0.0.1:1' },
+    });
+    expect(code).toBe(1);
+    expect(stderr).toContain('Redis is unreachable');
+    const [listed] = await store.listPats('erin', { includeRevoked: true });
+    expect(listed).toMatchObject({ id: created.id, revoked: false });
+  });
+
   it('an unreachable database exits 1 without echoing the password', async () => {
     const out = await cli(['migrate'], {
       DATABASE_URL: 'postgres://postgres:hunter2-secret@127.0.0.1:1/nowhere',
