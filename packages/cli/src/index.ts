@@ -1,0 +1,3 @@
+export type { CliIo } from './cli.js';
+export { EXIT, run } from './cli.js';
+export { parseDuration } from './duration.js';
