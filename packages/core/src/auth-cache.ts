@@ -99,6 +99,8 @@ export interface AuthCache {
    * instance and announces it on the bus. The next resolve asks the store.
    */
   invalidate(kind: string, tokenHash: string): Promise<void>;
+  /** The token kinds (prefixes) this cache parses; adapters use them to tell tokens from JWTs. */
+  readonly tokenKinds: TokenKinds;
   /** The hash `resolve` uses for `token` (the key revocations are announced under). */
   hashToken(token: string): string;
   /** Listens to local and remote invalidations and flushes. Returns an unsubscribe function. */
@@ -191,6 +193,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   const format = createTokenFormat(options.tokenKinds);
   const hashToken = options.hashToken ?? store.hashToken ?? sha256Hex;
   const buses = options.bus === undefined ? [] : ([] as InvalidationBus[]).concat(options.bus);
+  /** How long a revoke is remembered (L1 and shared tier alike): never less than a negative entry. */
+  const tombstoneTtl = Math.max(ttl, negativeTtl);
 
   const counters = {
     hits: 0,
@@ -268,7 +272,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
           generation = cached.generation;
           if (cached.value?.type === 'revoked') {
             counters.l2Hits++;
-            rememberNegative(key, 'revoked', ttl);
+            rememberNegative(key, 'revoked', tombstoneTtl);
             return REVOKED;
           }
           if (cached.value?.type === 'identity') {
@@ -454,7 +458,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     const key = `${message.kind}:${message.tokenHash}`;
     counters.invalidations++;
     dropLocal(key);
-    if (message.reason === 'revoked') rememberNegative(key, 'revoked', Math.max(ttl, negativeTtl));
+    if (message.reason === 'revoked') rememberNegative(key, 'revoked', tombstoneTtl);
     else negative?.delete(key);
     emit({ type: 'invalidate', ...message });
   }
@@ -462,7 +466,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   function invalidateTier(message: InvalidationMessage): Promise<void> {
     if (!tier) return Promise.resolve();
     const key = `${message.kind}:${message.tokenHash}`;
-    const tombstoneMs = message.reason === 'revoked' ? Math.max(ttl, negativeTtl) : 0;
+    const tombstoneMs = message.reason === 'revoked' ? tombstoneTtl : 0;
     return tier.invalidate(key, tombstoneMs).catch((error) => {
       counters.l2Errors++;
       logger.warn('authcache: shared tier invalidation failed', { error: String(error) });
@@ -536,6 +540,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     revoke,
     invalidate,
     hashToken,
+    tokenKinds: format.kinds,
     onInvalidate(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

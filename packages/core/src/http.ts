@@ -244,8 +244,8 @@ export interface AuthenticatorOptions {
   /** Seconds in `Retry-After` when the store is unavailable (503). Default: `5`. */
   retryAfter?: number;
   /**
-   * The token kinds the auth cache knows, used only to tell prefixed tokens from JWTs. Pass the
-   * auth cache's `tokenKinds` when it has custom ones. Default: `defaultTokenKinds`.
+   * Token kinds used only to tell prefixed tokens from JWTs. Default: the auth cache's own
+   * (`auth.tokenKinds`), so custom prefixes need configuring once, on `createAuthCache`.
    */
   tokenKinds?: TokenKinds;
 }
@@ -281,7 +281,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const kinds = [...options.kinds];
   const required = options.required ?? true;
   const scopes = [...(options.scopes ?? [])];
-  const prefixes = Object.values(options.tokenKinds ?? defaultTokenKinds).map(
+  const prefixes = Object.values(options.tokenKinds ?? auth.tokenKinds ?? defaultTokenKinds).map(
     (spec) => spec.prefix,
   );
   const verifyJwt = options.jwt ? createJwtVerifier(options.jwt) : undefined;

@@ -2,13 +2,16 @@ import { describe, expect, it } from 'vitest';
 import {
   type AuthCache,
   authPathOf,
+  createAuthCache,
   createAuthenticator,
+  createTokenFormat,
   extractBearer,
   isCorsPreflight,
   MAX_BEARER_TOKEN_LENGTH,
   selectCredential,
   toHttpError,
 } from '../src/index.js';
+import { createMemoryStore } from './support/memory-store.js';
 
 const token = 'mul_0123456789ABCDEFGHIJabcdefghijXXXXXX';
 
@@ -162,5 +165,25 @@ describe('helpers', () => {
     expect(isCorsPreflight('OPTIONS', 'GET')).toBe(true);
     expect(isCorsPreflight('OPTIONS', undefined)).toBe(false);
     expect(isCorsPreflight('GET', 'GET')).toBe(false);
+  });
+});
+
+describe('createAuthenticator with custom token kinds', () => {
+  it('takes the prefixes from the auth cache, so custom tokens never reach the JWT verifier', async () => {
+    const kinds = { api: { prefix: 'acme_' } };
+    const custom = createTokenFormat(kinds).generate('api');
+    const mem = createMemoryStore();
+    const found = mem.add('api', custom);
+    const auth = createAuthCache({ store: mem.store, tokenKinds: kinds });
+    expect(auth.tokenKinds).toBe(kinds);
+    const authenticate = createAuthenticator({
+      auth,
+      kinds: ['api'],
+      jwt: { secret: 'a-secret-that-is-long-enough-for-hs256!!' },
+    });
+    const outcome = await authenticate({ authorization: `Bearer ${custom}` });
+    expect(outcome).toEqual({ ok: true, auth: { ...found, path: 'api' } });
+    expect(mem.calls.find).toBe(1);
+    await auth.close();
   });
 });

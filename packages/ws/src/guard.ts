@@ -67,8 +67,8 @@ export interface UpgradeGuardOptions {
   /** Seconds in `Retry-After` when the store is unavailable (HTTP 503). Default: `5`. */
   retryAfter?: number;
   /**
-   * The auth cache's token kinds, when it has custom ones (tells prefixed tokens from JWTs).
-   * Default: core's `defaultTokenKinds`.
+   * Token kinds used only to tell prefixed tokens from JWTs. Default: the auth cache's own
+   * (`auth.tokenKinds`).
    */
   tokenKinds?: TokenKinds;
   /**
