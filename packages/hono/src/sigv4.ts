@@ -6,8 +6,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Identity, RequestAuth } from '@authcache/core';
 import {
   prepareSigV4Auth,
+  readNodeBody,
   type SigV4AuthOptions,
-  SigV4Error,
   type SigV4Request,
   type SigV4Success,
   sigv4ErrorResponse,
@@ -45,25 +45,30 @@ export type HonoSigV4AuthOptions = SigV4AuthOptions;
 export function sigv4Auth(options: HonoSigV4AuthOptions): MiddlewareHandler<SigV4Env> {
   const { verifier, protocol, bodyLimit } = prepareSigV4Auth(options);
   return createMiddleware<SigV4Env>(async function sigv4(c, next) {
+    const url = new URL(c.req.url);
     const refuse = (error: unknown) => {
       const answer = sigv4ErrorResponse(error, {
         protocol,
         method: c.req.method,
-        resource: new URL(c.req.url).pathname,
+        resource: url.pathname,
       });
       return c.newResponse(answer.body, answer.status as ContentfulStatusCode, answer.headers);
     };
     let body: Uint8Array | undefined;
     if (!verifier.s3) {
-      const length = Number(c.req.header('content-length') ?? 0);
-      if (length > bodyLimit)
-        return refuse(new SigV4Error('InvalidRequest', 'The request body is too large.'));
-      body = new Uint8Array(await c.req.arrayBuffer());
-      if (body.length > bodyLimit)
-        return refuse(new SigV4Error('InvalidRequest', 'The request body is too large.'));
+      try {
+        body = c.req.raw.body ? await readNodeBody(c.req.raw.body, bodyLimit) : new Uint8Array(0);
+      } catch (error) {
+        return refuse(error);
+      }
+      // Later handlers read the body through Hono's cache (`c.req.json()` and the like), which
+      // holds promises at run time although its type says values.
+      const bytes = body;
+      (c.req.bodyCache as { arrayBuffer?: Promise<ArrayBuffer> }).arrayBuffer = Promise.resolve(
+        bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+      );
     }
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-    const url = new URL(c.req.url);
     const request: SigV4Request = {
       method: c.req.method,
       rawPath: incoming?.url ?? url.pathname + url.search,

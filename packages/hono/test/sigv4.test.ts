@@ -1,7 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import { verifiedWebBody } from '@authcache/sigv4';
+import type { Identity } from '@authcache/core';
+import { createSigV4Verifier, verifiedWebBody } from '@authcache/sigv4';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { describe, expect, it } from 'vitest';
 import { sdkScenario } from '../../sigv4/test/sdk-scenario.js';
 import { type SigV4Env, sigv4Auth } from '../src/index.js';
 
@@ -49,4 +51,35 @@ sdkScenario('hono on @hono/node-server with sigv4Auth', async (fixture) => {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
+});
+
+describe('sigv4Auth body limit (non-S3)', () => {
+  it('stops reading a chunked body past bodyLimit instead of buffering all of it', async () => {
+    const verifier = createSigV4Verifier<Identity>({
+      service: 'dynamodb',
+      region: 'us-east-1',
+      lookupKey: async () => null,
+    });
+    const app = new Hono();
+    app.use(sigv4Auth({ verifier, bodyLimit: 1024 }));
+    app.post('/', (c) => c.text('unreachable'));
+    let produced = 0;
+    // No Content-Length: a chunked 8 MiB body, 16 KiB per pull (finite, so a regression that
+    // buffers everything fails on the count instead of hanging).
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (produced >= 8 * 1024 * 1024) return controller.close();
+        produced += 16 * 1024;
+        controller.enqueue(new Uint8Array(16 * 1024));
+      },
+    });
+    const res = await app.request('/', {
+      method: 'POST',
+      body: endless,
+      duplex: 'half', // undici needs it for a streamed request body
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('The request body is too large.');
+    expect(produced).toBeLessThanOrEqual(4 * 16 * 1024);
+  });
 });

@@ -49,6 +49,7 @@ export type { PreparedSigV4Auth, SigV4AuthOptions } from './middleware.js';
 export { DEFAULT_SIGV4_BODY_LIMIT, prepareSigV4Auth } from './middleware.js';
 export type { VerifyNodeRequestOptions } from './node.js';
 export {
+  bodyTooLarge,
   readAndRestoreNodeBody,
   readNodeBody,
   sigv4RequestFromNode,

@@ -19,17 +19,28 @@ export function sigv4RequestFromNode(req: IncomingMessage, body?: Uint8Array): S
   };
 }
 
+/** The error for a body over its limit (`InvalidRequest`, 400). */
+export function bodyTooLarge(): SigV4Error {
+  return new SigV4Error('InvalidRequest', 'The request body is too large.');
+}
+
 /**
- * Reads a whole body, refusing more than `limit` bytes (default 1 MiB) with a `SigV4Error`
- * (`InvalidRequest`), so an unauthenticated client cannot make the server buffer without bound.
+ * Reads a whole body — a node stream or a web `ReadableStream` (both are async iterables) —
+ * counting bytes as they arrive and stopping at the first one past `limit` (default 1 MiB) with
+ * {@link bodyTooLarge}, so an unauthenticated client cannot make the server buffer without bound,
+ * whatever `Content-Length` it announced (or none, with chunked transfer encoding).
  */
-export async function readNodeBody(req: Readable, limit = 1024 * 1024): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+export async function readNodeBody(
+  source: AsyncIterable<Uint8Array>,
+  limit = 1024 * 1024,
+): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new SigV4Error('InvalidRequest', 'The request body is too large.');
-    chunks.push(chunk as Buffer);
+  for await (const chunk of source) {
+    size += chunk.length;
+    // Leaving the loop cancels the stream: the rest of the body is never read.
+    if (size > limit) throw bodyTooLarge();
+    chunks.push(chunk);
   }
   return Buffer.concat(chunks);
 }
@@ -97,7 +108,7 @@ export function readAndRestoreNodeBody(req: IncomingMessage, limit = 1024 * 1024
       for (let chunk: Buffer | null = req.read(); chunk !== null; chunk = req.read()) {
         size += chunk.length;
         if (size > limit) {
-          finish(new SigV4Error('InvalidRequest', 'The request body is too large.'));
+          finish(bodyTooLarge());
           return;
         }
         chunks.push(chunk);
