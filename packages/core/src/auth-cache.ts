@@ -453,16 +453,6 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     inflight.delete(key);
   }
 
-  /** Applies an invalidation to this instance only. */
-  function invalidateLocal(message: InvalidationMessage): void {
-    const key = `${message.kind}:${message.tokenHash}`;
-    counters.invalidations++;
-    dropLocal(key);
-    if (message.reason === 'revoked') rememberNegative(key, 'revoked', tombstoneTtl);
-    else negative?.delete(key);
-    emit({ type: 'invalidate', ...message });
-  }
-
   function invalidateTier(message: InvalidationMessage): Promise<void> {
     if (!tier) return Promise.resolve();
     const key = `${message.kind}:${message.tokenHash}`;
@@ -473,19 +463,32 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     });
   }
 
-  /** Handles an invalidation delivered by a bus. */
-  function invalidateRemote(message: InvalidationMessage): void {
-    invalidateLocal(message);
-    if (!tier || !message.fromStore) return;
-    // Nobody has touched the shared tier for a change made in the store: until this instance
-    // has, a load could read the old value back from it, so drop whatever such loads cached.
-    void invalidateTier(message).then(() => dropLocal(`${message.kind}:${message.tokenHash}`));
-  }
-
-  async function announce(message: InvalidationMessage): Promise<void> {
-    // The shared tier first: an instance that hears the bus message must not reload the old
-    // value from it.
-    await invalidateTier(message);
+  /**
+   * The one path every invalidation takes. `clearTier`: this instance must clear the shared tier
+   * (its own revokes and invalidations, and changes made in the store, which no instance has
+   * cleared yet). `publish`: announce it on the buses (only for changes made here).
+   */
+  async function applyInvalidation(
+    message: InvalidationMessage,
+    { clearTier, publish }: { clearTier: boolean; publish: boolean },
+  ): Promise<void> {
+    const key = `${message.kind}:${message.tokenHash}`;
+    counters.invalidations++;
+    dropLocal(key);
+    const revoked = message.reason === 'revoked';
+    if (revoked) rememberNegative(key, 'revoked', tombstoneTtl);
+    else negative?.delete(key);
+    const event: InvalidationEvent = { type: 'invalidate', ...message };
+    if (tier && clearTier) {
+      // A revoke's tombstone already stops reloads. Anything else could be read back from the
+      // shared tier until it is cleared, so listeners (which re-check at once) hear of it only
+      // afterwards, and whatever a load cached from the old value meanwhile is dropped again.
+      if (revoked) emit(event);
+      await invalidateTier(message);
+      dropLocal(key);
+      if (!revoked) emit(event);
+    } else emit(event);
+    if (!publish) return;
     await Promise.all(
       buses.map((bus) =>
         bus.publish(message).catch((error) => {
@@ -495,10 +498,16 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     );
   }
 
+  /** Handles an invalidation delivered by a bus. */
+  function invalidateRemote(message: InvalidationMessage): void {
+    // An instance publishes only after clearing the shared tier; the store's own changes
+    // (fromStore) reached nobody's tier yet.
+    void applyInvalidation(message, { clearTier: message.fromStore === true, publish: false });
+  }
+
   async function invalidate(kind: string, tokenHash: string): Promise<void> {
     const message: InvalidationMessage = { kind, tokenHash, reason: 'invalidated' };
-    invalidateLocal(message);
-    await announce(message);
+    await applyInvalidation(message, { clearTier: true, publish: true });
   }
 
   async function revoke(
@@ -509,8 +518,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     const hashes = await store.revoke(kind, tokenId, opts);
     for (const tokenHash of hashes) {
       const message: InvalidationMessage = { kind, tokenHash, reason: 'revoked' };
-      invalidateLocal(message);
-      await announce(message);
+      await applyInvalidation(message, { clearTier: true, publish: true });
     }
     return hashes.length > 0;
   }

@@ -315,3 +315,37 @@ describe('what Redis holds', () => {
     expect(haystack.some((value) => value.includes('"t":"identity"'))).toBe(true);
   });
 });
+
+describe('invalidate() with a shared tier', () => {
+  it('tells listeners only once the tier is cleared, so a re-check reads the new row', async () => {
+    const { auth } = await instance({ buses: [] });
+    const { token, hash } = await newPat();
+    const first = await auth.resolve('pat', token);
+    expect(first.ok && first.identity.expiresAt).toBe(null);
+    // Redis holds the old identity too (filled by that load).
+    const probe = redisTier({ redis, prefix, timeoutMs: 5_000, breaker: false });
+    await waitFor(async () => (await probe.get(`pat:${hash}`)).value?.type === 'identity');
+    // expires_at set behind the cache's back (no bus in this test), then announced.
+    const expiresAt = new Date(Date.now() + 3_600_000);
+    await admin.query(
+      `UPDATE "${schema}".personal_access_token SET expires_at = $1 WHERE token_hash = $2`,
+      [expiresAt, hash],
+    );
+    const seen: (number | null)[] = [];
+    const checked: Promise<void>[] = [];
+    auth.onInvalidate((event) => {
+      // What a live WebSocket does: re-check the token the moment it hears of a change.
+      if (event.type !== 'invalidate') return;
+      checked.push(
+        auth.resolveHash('pat', hash).then((result) => {
+          seen.push(result.ok ? result.identity.expiresAt : null);
+        }),
+      );
+    });
+    await auth.invalidate('pat', hash);
+    await Promise.all(checked);
+    expect(seen).toEqual([expiresAt.getTime()]);
+    const after = await auth.resolve('pat', token);
+    expect(after.ok && after.identity.expiresAt).toBe(expiresAt.getTime());
+  });
+});
