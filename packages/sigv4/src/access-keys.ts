@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { AuthCache, Identity, TokenStore } from '@authcache/core';
+import { sha256Hex } from './canonical.js';
 import { SigV4Error } from './errors.js';
 import type { SecretKeyring } from './keyring.js';
 import type { SigningKeyCache } from './signing-key.js';
@@ -116,9 +117,30 @@ export function cachedAccessKeyLookup(
       secretVersion: envelopeVersion(envelope),
       ...(typeof sessionTokenHash === 'string' ? { sessionTokenHash } : {}),
       expiresAt: identity.expiresAt,
-      principal: identity,
+      principal: publicPrincipal(identity),
     };
   };
+}
+
+/** Identities as the app sees them (`req.auth`), keyed by the cached identity object. */
+const publicPrincipals = new WeakMap<Identity, Identity>();
+
+/**
+ * The identity without the sealed secret and the session-token hash, which the verifier needs
+ * but which must not reach `req.auth`, logs or "who am I" routes. Built once per cached identity.
+ */
+function publicPrincipal(identity: Identity): Identity {
+  let principal = publicPrincipals.get(identity);
+  if (!principal) {
+    const {
+      secretCiphertext: _sealed,
+      sessionTokenHash: _hash,
+      ...rest
+    } = identity.attributes ?? {};
+    principal = { ...identity, attributes: rest };
+    publicPrincipals.set(identity, principal);
+  }
+  return principal;
 }
 
 /** `<keyId>.<iv>` of an envelope (`v1.<keyId>.<iv>.<ciphertext>.<tag>`): changes with every sealing. */
@@ -313,7 +335,7 @@ export function createAccessKeys(options: AccessKeysOptions): AccessKeys {
         accessKeyId,
         secretCiphertext: keyring.seal(secretAccessKey, accessKeyId),
         principalId,
-        sessionTokenHash: createHash('sha256').update(sessionToken).digest('hex'),
+        sessionTokenHash: sha256Hex(sessionToken),
         expiresAt,
       });
       return { accessKeyId, secretAccessKey, sessionToken, expiresAt };

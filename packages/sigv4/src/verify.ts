@@ -850,9 +850,11 @@ export function createSigV4Verifier<P = unknown>(
     checkSessionToken(key, prepared.securityToken);
 
     const secretOf = () => (typeof key.secret === 'function' ? key.secret() : key.secret);
-    const version = key.secretVersion ?? secretFingerprint(secretOf());
+    // Without a secretVersion the secret is needed for the fingerprint anyway: fetch it once.
+    const known = key.secretVersion === undefined ? secretOf() : undefined;
+    const version = key.secretVersion ?? secretFingerprint(known!);
     const derive = () =>
-      deriveSigningKey(secretOf(), prepared.date, prepared.region, prepared.service);
+      deriveSigningKey(known ?? secretOf(), prepared.date, prepared.region, prepared.service);
     const signingKey = cache
       ? cache.get(
           prepared.accessKeyId,

@@ -176,6 +176,9 @@ describe('access keys through the auth cache (real Postgres)', () => {
     if (!ok.ok) throw ok.error;
     expect(ok.session).toBe(true);
     expect(ok.expiresAt).toBe(session.expiresAt.getTime());
+    // What lands on req.auth carries neither the sealed secret nor the session-token hash.
+    expect(ok.principal.attributes).toEqual({});
+    expect(JSON.stringify(ok.principal)).not.toContain(rows[0].session_token_hash);
 
     const badToken = { ...credentials, sessionToken: 'forged' };
     expect(
