@@ -220,6 +220,15 @@ async function connectRedis(url: string): Promise<Redis> {
  * with a Redis URL, `redisBus` plus `redisTier`. A failed shared-tier write or publish is an
  * error: the caller must know that some instances may not have heard of the change.
  */
+
+/** Whether `schema.table` exists (a migration created it). */
+async function tableExists(pool: pg.Pool, schema: string, table: string): Promise<boolean> {
+  const { rows } = await pool.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
+    `${quoteSchema(schema)}.${table}`,
+  ]);
+  return rows[0]?.t != null;
+}
+
 async function withAuth<T>(
   ctx: Context,
   pool: pg.Pool,
@@ -234,9 +243,7 @@ async function withAuth<T>(
     },
   };
   const schema = schemaOf(ctx);
-  const table = `${quoteSchema(schema)}.authcache_invalidation`;
-  const found = await pool.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [table]);
-  if (found.rows[0]?.t == null) {
+  if (!(await tableExists(pool, schema, 'authcache_invalidation'))) {
     throw new OperationalError(`schema ${schema} is not migrated: run 'authcache migrate'`);
   }
   const buses: InvalidationBus[] = [];
@@ -652,12 +659,7 @@ ${REDIS_OPTIONS}`,
     const schema = schemaOf(ctx);
     const s = quoteSchema(schema);
     const report = await withPool(ctx, async (pool) => {
-      const exists = async (table: string) => {
-        const { rows } = await pool.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
-          `${s}.${table}`,
-        ]);
-        return rows[0]?.t != null;
-      };
+      const exists = (table: string) => tableExists(pool, schema, table);
       const version = await pool.query<{ v: string }>(
         "SELECT current_setting('server_version') AS v",
       );
