@@ -300,6 +300,8 @@ export function pgBus(options: PgBusOptions): PgBus {
           delay = Math.min(delay * 2, 2_000);
         }
       }
+      // close() may have run while connecting: it cleared no timer yet, so make none.
+      if (closed) return;
       if (pruneIntervalMs > 0) {
         pruneTimer = setInterval(() => {
           prune().catch((error) =>

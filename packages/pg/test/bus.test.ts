@@ -278,6 +278,24 @@ describe('pgBus', () => {
     expect(rows).toEqual([{ token_hash: 'new-1' }]);
   });
 
+  it('starts no pruning when closed while start() is connecting', async () => {
+    const pool = createPool({ max: 1 });
+    const warnings: string[] = [];
+    const bus = pgBus({
+      pool,
+      schema,
+      pruneIntervalMs: 5,
+      logger: { warn: (message: string) => warnings.push(message) },
+    });
+    const started = bus.start({ onInvalidate() {}, onFlush() {} });
+    await bus.close(); // while connectOnce is still in flight
+    await started;
+    await pool.end();
+    // A leftover prune timer would now fail on the ended pool and warn.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(warnings.filter((w) => w.includes('pruning'))).toEqual([]);
+  });
+
   it('ignores notifications of another schema', async () => {
     const other = freshSchemaName('bus_other');
     await migrate(admin, { schema: other });
