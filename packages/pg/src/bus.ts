@@ -167,16 +167,18 @@ export function pgBus(options: PgBusOptions): PgBus {
   async function catchUp(client: pg.Client): Promise<void> {
     const asked = Date.now();
     const { rows: clock } = await client.query<{ now: Date }>('SELECT now() AS now');
-    const first = clockOffset === undefined;
-    clockOffset = clock[0]!.now.getTime() - (asked + Date.now()) / 2;
-    if (first) {
+    const offset = clock[0]!.now.getTime() - (asked + Date.now()) / 2;
+    if (clockOffset === undefined) {
       // First connect: the cache is empty, there is nothing to catch up on.
       const { rows } = await client.query<{ id: string | null }>(
         `SELECT max(id) AS id FROM ${table}`,
       );
       lastId = BigInt(rows[0]?.id ?? 0);
+      // Only now: set before max(id) failed, a retry would replay the log from id 0.
+      clockOffset = offset;
       return;
     }
+    clockOffset = offset;
     if (disconnectedAt !== undefined && Date.now() - disconnectedAt >= retentionMs - overlapMs) {
       // Rows we never read may have been pruned.
       counters.flushes++;

@@ -296,6 +296,38 @@ describe('pgBus', () => {
     expect(warnings.filter((w) => w.includes('pruning'))).toEqual([]);
   });
 
+  it('does not replay the log when its first max(id) failed', async () => {
+    // The log table appears (already holding rows) only after the first connect failed on it.
+    const target = freshSchemaName('bus_late');
+    const staging = freshSchemaName('bus_staging');
+    await migrate(admin, { schema: staging });
+    const pool = createPool({ max: 1 });
+    const failed: string[] = [];
+    const bus = pgBus({
+      pool,
+      schema: target,
+      retryDelayMs: 20,
+      pruneIntervalMs: 0,
+      logger: { warn: (message: string) => failed.push(message) },
+    });
+    try {
+      await admin.query(
+        `INSERT INTO "${staging}".authcache_invalidation (kind, token_hash, reason)
+          VALUES ('pat', 'before-start', 'revoked')`,
+      );
+      const started = bus.start({ onInvalidate() {}, onFlush() {} });
+      await waitFor(() => failed.length > 0);
+      await admin.query(`ALTER SCHEMA "${staging}" RENAME TO "${target}"`);
+      await started;
+      expect(bus.stats()).toMatchObject({ caughtUp: 0, received: 0 });
+    } finally {
+      await bus.close();
+      await pool.end();
+      await dropSchema(staging);
+      await dropSchema(target);
+    }
+  });
+
   it('ignores notifications of another schema', async () => {
     const other = freshSchemaName('bus_other');
     await migrate(admin, { schema: other });
