@@ -1,8 +1,9 @@
+import net from 'node:net';
 import { type AuthCache, createAuthCache, type InvalidationMessage } from '@authcache/core';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, type PgBus, type PgTokenStore, pgBus, pgTokenStore } from '../src/index.js';
-import { createPool, dropSchema, freshSchemaName } from './helpers.js';
+import { createPool, DATABASE_URL, dropSchema, freshSchemaName } from './helpers.js';
 
 // A p99 bound measured on a shared 2-core machine: one re-measurement absorbs a noisy
 // neighbour; a bus that is broken or slow fails every attempt.
@@ -73,6 +74,50 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5_00
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * A TCP proxy in front of Postgres whose open connections can go silently dead, like a NAT
+ * entry timing out: `stall()` stops forwarding on them without closing anything. Connections
+ * opened afterwards work.
+ */
+async function stallableProxy() {
+  const target = new URL(DATABASE_URL);
+  const sockets = new Set<net.Socket>();
+  const stalled = new WeakSet<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    const forward = (from: net.Socket, to: net.Socket) => {
+      from.on('data', (chunk) => {
+        if (!stalled.has(from)) to.write(chunk);
+      });
+      from.on('end', () => {
+        if (!stalled.has(from)) to.end();
+      });
+      from.on('error', () => to.destroy());
+      from.on('close', () => {
+        if (!stalled.has(from)) to.destroy();
+        sockets.delete(from);
+      });
+      sockets.add(from);
+    };
+    forward(client, upstream);
+    forward(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(DATABASE_URL);
+  url.hostname = '127.0.0.1';
+  url.port = String((server.address() as net.AddressInfo).port);
+  return {
+    url: url.toString(),
+    stall() {
+      for (const socket of sockets) stalled.add(socket);
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 describe('pgBus', () => {
@@ -223,6 +268,45 @@ describe('pgBus', () => {
     expect(await b.auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
     expect(b.bus.stats()).toMatchObject({ reconnects: 1 });
     expect(b.bus.stats().caughtUp).toBeGreaterThanOrEqual(1);
+  });
+
+  it('notices a silently dead LISTEN connection and catches up', async () => {
+    const proxy = await stallableProxy();
+    const proxied = createPool({ connectionString: proxy.url, max: 1 });
+    const pool = createPool({ max: 2 });
+    const bus = pgBus({
+      pool: proxied,
+      schema,
+      healthCheckIntervalMs: 100,
+      retryDelayMs: 10,
+      pruneIntervalMs: 0,
+      logger: quiet,
+    });
+    const auth = createAuthCache({
+      store: pgTokenStore({ db: pool, schema }),
+      bus,
+      ttl: 60_000,
+      logger: quiet,
+    });
+    try {
+      await auth.ready();
+      const { id, token } = await newPat();
+      expect((await auth.resolve('pat', token)).ok).toBe(true);
+      proxy.stall();
+      // Revoked while the notification cannot get through, and nothing tells the bus.
+      await admin.query(
+        `UPDATE "${schema}".personal_access_token SET revoked = true WHERE id = $1`,
+        [id],
+      );
+      await waitFor(() => bus.stats().reconnects === 1 && bus.stats().connected, 3_000);
+      expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+      expect(bus.stats().caughtUp).toBeGreaterThanOrEqual(1);
+    } finally {
+      await proxy.close(); // first: ending a stalled connection would wait forever
+      await auth.close();
+      await pool.end();
+      await proxied.end();
+    }
   });
 
   it('flushes when it was away longer than the retention', async () => {
