@@ -37,6 +37,14 @@ export interface PgBusOptions {
   catchUpOverlapMs?: number;
   /** `application_name` of the listening connection (visible in `pg_stat_activity`). Default: `'authcache-bus'`. */
   applicationName?: string;
+  /**
+   * How often the listening connection is checked with a `SELECT 1`. A check not answered
+   * within this long, or failing, counts as a lost connection: the bus reconnects and catches
+   * up. Without it, a connection dropped silently (a NAT or firewall timeout, a failover
+   * without a reset) would lose every notification until restart, since `LISTEN` never sends
+   * anything. `0` or negative: never. Default: `30_000`.
+   */
+  healthCheckIntervalMs?: number;
   /** Delay before reconnecting a lost listener (doubles after each failure, up to 2 s). Default: `100`. */
   retryDelayMs?: number;
   /** Identifies this instance's own published rows, so it ignores them. Default: a random UUID. */
@@ -111,6 +119,7 @@ export function pgBus(options: PgBusOptions): PgBus {
   const overlapMs = options.catchUpOverlapMs ?? 10_000;
   const applicationName = options.applicationName ?? 'authcache-bus';
   const retryDelayMs = options.retryDelayMs ?? 100;
+  const healthCheckIntervalMs = options.healthCheckIntervalMs ?? 30_000;
   const origin = options.origin ?? randomUUID();
   const logger: Logger = options.logger ?? console;
   if (!(retentionMs > 0)) throw new TypeError('pgBus: retentionMs must be positive');
@@ -125,6 +134,7 @@ export function pgBus(options: PgBusOptions): PgBus {
   let closed = false;
   let reconnecting: Promise<void> | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
+  let healthTimer: NodeJS.Timeout | undefined;
 
   function deliver(
     id: bigint,
@@ -167,16 +177,18 @@ export function pgBus(options: PgBusOptions): PgBus {
   async function catchUp(client: pg.Client): Promise<void> {
     const asked = Date.now();
     const { rows: clock } = await client.query<{ now: Date }>('SELECT now() AS now');
-    const first = clockOffset === undefined;
-    clockOffset = clock[0]!.now.getTime() - (asked + Date.now()) / 2;
-    if (first) {
+    const offset = clock[0]!.now.getTime() - (asked + Date.now()) / 2;
+    if (clockOffset === undefined) {
       // First connect: the cache is empty, there is nothing to catch up on.
       const { rows } = await client.query<{ id: string | null }>(
         `SELECT max(id) AS id FROM ${table}`,
       );
       lastId = BigInt(rows[0]?.id ?? 0);
+      // Only now: set before max(id) failed, a retry would replay the log from id 0.
+      clockOffset = offset;
       return;
     }
+    clockOffset = offset;
     if (disconnectedAt !== undefined && Date.now() - disconnectedAt >= retentionMs - overlapMs) {
       // Rows we never read may have been pruned.
       counters.flushes++;
@@ -200,12 +212,21 @@ export function pgBus(options: PgBusOptions): PgBus {
   }
 
   async function connectOnce(): Promise<void> {
-    const client = new pg.Client({ ...pool.options, application_name: applicationName });
+    const client = new pg.Client({
+      ...pool.options,
+      application_name: applicationName,
+      // The OS notices a dead peer eventually; the health check below, much sooner.
+      keepAlive: true,
+    });
     client.on('notification', onNotification);
-    const lost = () => {
+    /** When the last health check was sent that got its answer (or when we connected). */
+    let aliveAt = Date.now();
+    const lost = (since = Date.now()) => {
       if (listener !== client) return;
       listener = undefined;
-      disconnectedAt ??= Date.now();
+      clearTimeout(healthTimer);
+      healthTimer = undefined;
+      disconnectedAt ??= since;
       client.removeListener('notification', onNotification);
       client.end().catch(() => {});
       if (!closed) void reconnect();
@@ -234,6 +255,41 @@ export function pgBus(options: PgBusOptions): PgBus {
     }
     listener = client;
     disconnectedAt = undefined;
+    aliveAt = Date.now();
+    if (healthCheckIntervalMs > 0) scheduleHealthCheck();
+
+    function scheduleHealthCheck() {
+      healthTimer = setTimeout(async () => {
+        if (listener !== client) return;
+        const sent = Date.now();
+        let timeout: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            client.query('SELECT 1'),
+            new Promise((_, reject) => {
+              timeout = setTimeout(
+                () => reject(new Error(`no answer within ${healthCheckIntervalMs} ms`)),
+                healthCheckIntervalMs,
+              );
+            }),
+          ]);
+          // Notifications sent before the answer have arrived: none was missed until `sent`.
+          aliveAt = sent;
+          if (listener === client) scheduleHealthCheck();
+        } catch (error) {
+          if (listener !== client) return;
+          logger.warn('authcache: the invalidation listener failed a health check; reconnecting', {
+            error: (error as Error)?.message ?? String(error),
+          });
+          // A silently dead socket would never finish end()'s goodbye: drop it outright.
+          client.connection.stream.destroy();
+          lost(aliveAt);
+        } finally {
+          clearTimeout(timeout);
+        }
+      }, healthCheckIntervalMs);
+      healthTimer.unref();
+    }
   }
 
   function reconnect(): Promise<void> {
@@ -300,6 +356,8 @@ export function pgBus(options: PgBusOptions): PgBus {
           delay = Math.min(delay * 2, 2_000);
         }
       }
+      // close() may have run while connecting: it cleared no timer yet, so make none.
+      if (closed) return;
       if (pruneIntervalMs > 0) {
         pruneTimer = setInterval(() => {
           prune().catch((error) =>
@@ -316,6 +374,8 @@ export function pgBus(options: PgBusOptions): PgBus {
       closed = true;
       if (pruneTimer) clearInterval(pruneTimer);
       pruneTimer = undefined;
+      clearTimeout(healthTimer);
+      healthTimer = undefined;
       const client = listener;
       listener = undefined;
       await client?.end().catch(() => {});

@@ -1,8 +1,9 @@
+import net from 'node:net';
 import { type AuthCache, createAuthCache, type InvalidationMessage } from '@authcache/core';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, type PgBus, type PgTokenStore, pgBus, pgTokenStore } from '../src/index.js';
-import { createPool, dropSchema, freshSchemaName } from './helpers.js';
+import { createPool, DATABASE_URL, dropSchema, freshSchemaName } from './helpers.js';
 
 // A p99 bound measured on a shared 2-core machine: one re-measurement absorbs a noisy
 // neighbour; a bus that is broken or slow fails every attempt.
@@ -73,6 +74,50 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5_00
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * A TCP proxy in front of Postgres whose open connections can go silently dead, like a NAT
+ * entry timing out: `stall()` stops forwarding on them without closing anything. Connections
+ * opened afterwards work.
+ */
+async function stallableProxy() {
+  const target = new URL(DATABASE_URL);
+  const sockets = new Set<net.Socket>();
+  const stalled = new WeakSet<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    const forward = (from: net.Socket, to: net.Socket) => {
+      from.on('data', (chunk) => {
+        if (!stalled.has(from)) to.write(chunk);
+      });
+      from.on('end', () => {
+        if (!stalled.has(from)) to.end();
+      });
+      from.on('error', () => to.destroy());
+      from.on('close', () => {
+        if (!stalled.has(from)) to.destroy();
+        sockets.delete(from);
+      });
+      sockets.add(from);
+    };
+    forward(client, upstream);
+    forward(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(DATABASE_URL);
+  url.hostname = '127.0.0.1';
+  url.port = String((server.address() as net.AddressInfo).port);
+  return {
+    url: url.toString(),
+    stall() {
+      for (const socket of sockets) stalled.add(socket);
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 describe('pgBus', () => {
@@ -225,6 +270,45 @@ describe('pgBus', () => {
     expect(b.bus.stats().caughtUp).toBeGreaterThanOrEqual(1);
   });
 
+  it('notices a silently dead LISTEN connection and catches up', async () => {
+    const proxy = await stallableProxy();
+    const proxied = createPool({ connectionString: proxy.url, max: 1 });
+    const pool = createPool({ max: 2 });
+    const bus = pgBus({
+      pool: proxied,
+      schema,
+      healthCheckIntervalMs: 100,
+      retryDelayMs: 10,
+      pruneIntervalMs: 0,
+      logger: quiet,
+    });
+    const auth = createAuthCache({
+      store: pgTokenStore({ db: pool, schema }),
+      bus,
+      ttl: 60_000,
+      logger: quiet,
+    });
+    try {
+      await auth.ready();
+      const { id, token } = await newPat();
+      expect((await auth.resolve('pat', token)).ok).toBe(true);
+      proxy.stall();
+      // Revoked while the notification cannot get through, and nothing tells the bus.
+      await admin.query(
+        `UPDATE "${schema}".personal_access_token SET revoked = true WHERE id = $1`,
+        [id],
+      );
+      await waitFor(() => bus.stats().reconnects === 1 && bus.stats().connected, 3_000);
+      expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+      expect(bus.stats().caughtUp).toBeGreaterThanOrEqual(1);
+    } finally {
+      await proxy.close(); // first: ending a stalled connection would wait forever
+      await auth.close();
+      await pool.end();
+      await proxied.end();
+    }
+  });
+
   it('flushes when it was away longer than the retention', async () => {
     const name = `authcache-bus-${Math.random().toString(36).slice(2)}`;
     const b = await instance({
@@ -276,6 +360,56 @@ describe('pgBus', () => {
       `SELECT token_hash FROM "${schema}".authcache_invalidation WHERE token_hash LIKE 'old-%' OR token_hash = 'new-1'`,
     );
     expect(rows).toEqual([{ token_hash: 'new-1' }]);
+  });
+
+  it('starts no pruning when closed while start() is connecting', async () => {
+    const pool = createPool({ max: 1 });
+    const warnings: string[] = [];
+    const bus = pgBus({
+      pool,
+      schema,
+      pruneIntervalMs: 5,
+      logger: { warn: (message: string) => warnings.push(message) },
+    });
+    const started = bus.start({ onInvalidate() {}, onFlush() {} });
+    await bus.close(); // while connectOnce is still in flight
+    await started;
+    await pool.end();
+    // A leftover prune timer would now fail on the ended pool and warn.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(warnings.filter((w) => w.includes('pruning'))).toEqual([]);
+  });
+
+  it('does not replay the log when its first max(id) failed', async () => {
+    // The log table appears (already holding rows) only after the first connect failed on it.
+    const target = freshSchemaName('bus_late');
+    const staging = freshSchemaName('bus_staging');
+    await migrate(admin, { schema: staging });
+    const pool = createPool({ max: 1 });
+    const failed: string[] = [];
+    const bus = pgBus({
+      pool,
+      schema: target,
+      retryDelayMs: 20,
+      pruneIntervalMs: 0,
+      logger: { warn: (message: string) => failed.push(message) },
+    });
+    try {
+      await admin.query(
+        `INSERT INTO "${staging}".authcache_invalidation (kind, token_hash, reason)
+          VALUES ('pat', 'before-start', 'revoked')`,
+      );
+      const started = bus.start({ onInvalidate() {}, onFlush() {} });
+      await waitFor(() => failed.length > 0);
+      await admin.query(`ALTER SCHEMA "${staging}" RENAME TO "${target}"`);
+      await started;
+      expect(bus.stats()).toMatchObject({ caughtUp: 0, received: 0 });
+    } finally {
+      await bus.close();
+      await pool.end();
+      await dropSchema(staging);
+      await dropSchema(target);
+    }
   });
 
   it('ignores notifications of another schema', async () => {
