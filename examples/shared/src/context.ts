@@ -146,8 +146,10 @@ export async function createExampleContext(
         lazyConnect: true,
       });
       redis.on('error', () => {});
+      // Registered before connecting: a failed connect still has to stop the reconnect loop. `quit`
+      // rejects without disconnecting when Redis is down (no offline queue), so disconnect then.
+      closers.push(() => redis.quit().catch(() => redis.disconnect()));
       await redis.connect();
-      closers.push(() => redis.quit());
       const prefix = env.REDIS_PREFIX || 'authcache:';
       tier = redisTier({ redis, prefix });
       buses.push(redisBus({ redis, stream: `${prefix}invalidations` }));
