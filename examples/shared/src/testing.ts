@@ -262,6 +262,7 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
         });
         expect((await createToken({ expiresIn: 60 })).status).toBe(400);
         expect((await createToken({ name: 'x', expiresIn: -1 })).status).toBe(400);
+        expect((await createToken({ name: 'a\u0000b' })).status).toBe(400);
         const notJson = await request('/api/tokens', {
           method: 'POST',
           headers: { ...bearer(seedPat), 'Content-Type': 'application/json' },
