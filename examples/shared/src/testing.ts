@@ -269,6 +269,12 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
           body: '{"name": oops',
         });
         expect(notJson.status).toBe(400);
+        const tooLarge = await request('/api/tokens', {
+          method: 'POST',
+          headers: { ...bearer(seedPat), 'Content-Type': 'application/json' },
+          body: JSON.stringify({ name: 'x', padding: 'x'.repeat(5 * 1024) }),
+        });
+        expect(tooLarge.status).toBe(413);
         const unauthenticated = await request('/api/tokens', {
           method: 'POST',
           body: '{"name":"x"}',
