@@ -2,8 +2,11 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { generateToken } from '@authcache/core';
+import { migrate, pgTokenStore } from '@authcache/pg';
 import pg from 'pg';
 import { expect, it } from 'vitest';
+import { seedTokens } from '../src/context.js';
 
 const dir = fileURLToPath(new URL('..', import.meta.url));
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -48,3 +51,29 @@ it('rejects on an unreachable REDIS_URL and leaves no reconnecting client (the p
     await pool.end();
   }
 }, 15_000);
+
+it('seeds SEED_PAT / SEED_DAEMON_TOKEN when another instance inserts them between check and insert', async () => {
+  const schema = `authcache_example_seed_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const pool = new pg.Pool({ connectionString: DATABASE_URL });
+  try {
+    await migrate(pool, { schema });
+    const store = pgTokenStore({ db: pool, schema });
+    const env = { SEED_PAT: generateToken('pat'), SEED_DAEMON_TOKEN: generateToken('daemon') };
+    await seedTokens(store, env); // the other instance
+    // This instance checked before the other one inserted: its first lookups see nothing.
+    const racing = Object.create(store) as typeof store;
+    const stale = new Set<string>();
+    racing.findByHash = async (kind, hash) => {
+      if (!stale.has(kind)) {
+        stale.add(kind);
+        return null;
+      }
+      return store.findByHash(kind, hash);
+    };
+    await expect(seedTokens(racing, env)).resolves.toBeUndefined();
+    expect(stale).toEqual(new Set(['pat', 'daemon']));
+  } finally {
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await pool.end();
+  }
+});
