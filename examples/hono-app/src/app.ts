@@ -12,6 +12,7 @@ import { daemonAuth, patAuth, type SigV4Env, sigv4Auth } from '@authcache/hono';
 import { verifiedWebBody } from '@authcache/sigv4';
 import { getRequestListener } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 function send(c: Context, { status, body }: ApiResponse): Response {
@@ -30,7 +31,8 @@ export function createHonoApp(ctx: ExampleContext): Hono {
   const pat = patAuth({ auth: ctx.auth });
 
   app.get('/api/me', pat, (c) => send(c, me(c.var.auth)));
-  app.post('/api/tokens', pat, async (c) => {
+  // Read only once the caller is authenticated, and at most 4 KiB of it (413), as Express and Koa.
+  app.post('/api/tokens', pat, bodyLimit({ maxSize: 4 * 1024 }), async (c) => {
     const body = await c.req.json().catch(() => undefined);
     return send(c, await createToken(ctx, c.var.auth, body));
   });

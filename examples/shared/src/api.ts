@@ -50,6 +50,10 @@ export async function createToken(
   if (typeof name !== 'string' || name.trim() === '' || name.length > 100) {
     return badRequest('name must be a non-empty string of at most 100 characters');
   }
+  // Postgres refuses NUL in text; that would surface as a 503 from the store below.
+  if (/\p{Cc}/u.test(name)) {
+    return badRequest('name must not contain control characters');
+  }
   if (
     expiresIn !== undefined &&
     expiresIn !== null &&

@@ -146,8 +146,10 @@ export async function createExampleContext(
         lazyConnect: true,
       });
       redis.on('error', () => {});
+      // Registered before connecting: a failed connect still has to stop the reconnect loop. `quit`
+      // rejects without disconnecting when Redis is down (no offline queue), so disconnect then.
+      closers.push(() => redis.quit().catch(() => redis.disconnect()));
       await redis.connect();
-      closers.push(() => redis.quit());
       const prefix = env.REDIS_PREFIX || 'authcache:';
       tier = redisTier({ redis, prefix });
       buses.push(redisBus({ redis, stream: `${prefix}invalidations` }));
@@ -162,7 +164,7 @@ export async function createExampleContext(
     });
     closers.unshift(() => auth.close());
     await auth.ready();
-    await seed(store, env);
+    await seedTokens(store, env);
     const accessKeys = createAccessKeys({ store: accessKeyStore, keyring, auth });
     if (seedKey) await seedAccessKey({ accessKeys, accessKeyStore, keyring }, seedKey, SEED_USER);
     return {
@@ -188,31 +190,48 @@ export async function createExampleContext(
   }
 }
 
-/** Inserts the seed tokens unless they are already there (a persistent database restarted). */
-async function seed(store: PgTokenStore, env: ExampleEnv): Promise<void> {
+/**
+ * Inserts the seed tokens `SEED_PAT` / `SEED_DAEMON_TOKEN` unless they are already there (a
+ * persistent database restarted, or another instance starting at the same time).
+ */
+export async function seedTokens(
+  store: PgTokenStore,
+  env: Pick<ExampleEnv, 'SEED_PAT' | 'SEED_DAEMON_TOKEN'>,
+): Promise<void> {
   if (env.SEED_PAT) {
     const token = env.SEED_PAT;
-    if (!(await store.findByHash('pat', store.hashToken(token)))) {
-      await store
-        .createPat({ userId: SEED_USER, name: 'seed', token })
-        .catch(seedFailed('SEED_PAT'));
-    }
+    await seedToken(
+      'SEED_PAT',
+      () => store.findByHash('pat', store.hashToken(token)),
+      () => store.createPat({ userId: SEED_USER, name: 'seed', token }),
+    );
   }
   if (env.SEED_DAEMON_TOKEN) {
     const token = env.SEED_DAEMON_TOKEN;
-    if (!(await store.findByHash('daemon', store.hashToken(token)))) {
-      await store
-        .createDaemonToken({ workspaceId: SEED_WORKSPACE, daemonId: SEED_DAEMON, token })
-        .catch(seedFailed('SEED_DAEMON_TOKEN'));
-    }
+    await seedToken(
+      'SEED_DAEMON_TOKEN',
+      () => store.findByHash('daemon', store.hashToken(token)),
+      () => store.createDaemonToken({ workspaceId: SEED_WORKSPACE, daemonId: SEED_DAEMON, token }),
+    );
   }
 }
 
-function seedFailed(variable: string) {
-  return (error: unknown): never => {
+async function seedToken(
+  variable: string,
+  find: () => Promise<unknown>,
+  create: () => Promise<unknown>,
+): Promise<void> {
+  if (await find()) return;
+  try {
+    await create();
+  } catch (error) {
     // The message names the variable, never its value: the value is a secret.
-    const reason =
-      error instanceof TypeError ? 'it is not a valid token' : 'it was revoked or expired';
-    throw new Error(`${variable} could not be seeded: ${reason}`, { cause: error });
-  };
+    const fail = (reason: string): never => {
+      throw new Error(`${variable} could not be seeded: ${reason}`, { cause: error });
+    };
+    if (error instanceof TypeError) fail('it is not a valid token');
+    // Another instance may have inserted it meanwhile (UNIQUE token_hash): then it is there now.
+    if (await find().catch(() => null)) return;
+    fail('it was revoked or expired, or the database refused it (see the cause)');
+  }
 }

@@ -262,12 +262,19 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
         });
         expect((await createToken({ expiresIn: 60 })).status).toBe(400);
         expect((await createToken({ name: 'x', expiresIn: -1 })).status).toBe(400);
+        expect((await createToken({ name: 'a\u0000b' })).status).toBe(400);
         const notJson = await request('/api/tokens', {
           method: 'POST',
           headers: { ...bearer(seedPat), 'Content-Type': 'application/json' },
           body: '{"name": oops',
         });
         expect(notJson.status).toBe(400);
+        const tooLarge = await request('/api/tokens', {
+          method: 'POST',
+          headers: { ...bearer(seedPat), 'Content-Type': 'application/json' },
+          body: JSON.stringify({ name: 'x', padding: 'x'.repeat(5 * 1024) }),
+        });
+        expect(tooLarge.status).toBe(413);
         const unauthenticated = await request('/api/tokens', {
           method: 'POST',
           body: '{"name":"x"}',
