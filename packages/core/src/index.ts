@@ -33,6 +33,8 @@ export type {
   JwtVerifier,
 } from './http-jwt.js';
 export { createJwtVerifier, jwtIdentity } from './http-jwt.js';
+export type { Backoff, BackoffOptions } from './retry.js';
+export { createBackoff, sleep } from './retry.js';
 export * from './tokens.js';
 export type { TouchScheduler, TouchSchedulerOptions } from './touch.js';
 export { createTouchScheduler } from './touch.js';

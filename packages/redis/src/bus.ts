@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  InvalidationBus,
-  InvalidationHandlers,
-  InvalidationMessage,
-  Logger,
+import {
+  createBackoff,
+  type InvalidationBus,
+  type InvalidationHandlers,
+  type InvalidationMessage,
+  type Logger,
+  sleep,
 } from '@authcache/core';
 import type { Cluster, Redis } from 'ioredis';
 import { withTimeout } from './breaker.js';
@@ -36,8 +38,8 @@ export interface RedisBusOptions {
   /** `CLIENT SETNAME` of the reading connection (visible in `CLIENT LIST`). Default: `'authcache-bus'`. */
   connectionName?: string;
   /**
-   * Delay before reading again after the reader failed, and before retrying failed publishes
-   * (doubles up to 1 s). Default: `50`.
+   * First delay before reading again after the reader failed, and before retrying failed
+   * publishes; it doubles on each further failure up to 1 s, with 20 % jitter. Default: `50`.
    */
   retryDelayMs?: number;
   /**
@@ -95,8 +97,6 @@ function fieldsToRecord(fields: unknown): Record<string, string> {
   return record;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * An invalidation bus on a Redis Stream.
  *
@@ -121,6 +121,9 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   const logger: Logger = options.logger ?? console;
   const maxPending = options.maxPending ?? 1_000;
   const batch = 500;
+  /** Every retry loop of this bus waits the same way: doubling from retryDelayMs, at most 1 s. */
+  const backoff = () =>
+    createBackoff({ initialMs: retryDelayMs, maxMs: Math.max(1_000, retryDelayMs) });
 
   const counters = {
     published: 0,
@@ -297,7 +300,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
 
   async function run(client: Redis | Cluster, handlers: InvalidationHandlers): Promise<void> {
     let needsGapCheck = false;
-    let delay = retryDelayMs;
+    const delays = backoff();
     while (!closed) {
       try {
         if (needsGapCheck) {
@@ -305,7 +308,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
           needsGapCheck = false;
         }
         const result = await readOnce(client);
-        delay = retryDelayMs;
+        delays.reset();
         if (!result) continue;
         for (const [, entries] of result) {
           deliver(handlers, entries);
@@ -322,8 +325,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
             error: (error as Error)?.message ?? String(error),
           },
         );
-        await sleep(delay);
-        delay = Math.min(delay * 2, 1_000);
+        await sleep(delays.next());
       }
     }
   }
@@ -363,24 +365,26 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       counters.publishDropped++;
       logger.warn('authcache: too many unpublished invalidations; dropping the oldest', { stream });
     }
-    if (!retryTimer) scheduleRetry(retryDelayMs);
+    if (!retryTimer) scheduleRetry();
   }
 
-  function scheduleRetry(delay: number): void {
+  const publishDelays = backoff();
+  function scheduleRetry(): void {
     retryTimer = setTimeout(async () => {
       retryTimer = undefined;
       while (pending.length > 0 && !closed) {
         try {
           await xadd(pending[0]!);
         } catch {
-          scheduleRetry(Math.min(delay * 2, 1_000));
+          scheduleRetry();
           return;
         }
+        publishDelays.reset();
         pending.shift();
         counters.published++;
         counters.republished++;
       }
-    }, delay);
+    }, publishDelays.next());
     retryTimer.unref();
   }
 
@@ -405,7 +409,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       client.on('error', () => {});
       // Where to start reading: everything after the newest entry now. Retried until it works,
       // because a bus must not die just because Redis was down when the app booted.
-      let delay = retryDelayMs;
+      const delays = backoff();
       for (;;) {
         if (closed) return;
         try {
@@ -415,8 +419,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
           logger.warn('authcache: the invalidation stream is not reachable yet; retrying', {
             error: (error as Error)?.message ?? String(error),
           });
-          await sleep(delay);
-          delay = Math.min(delay * 2, 1_000);
+          await sleep(delays.next());
         }
       }
       loop = run(client, handlers);
