@@ -1,7 +1,7 @@
 /** Input checks and messages of the CLI (issue 10, item 6), run through the real binary. */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type AuthCache, createAuthCache, type InvalidationEvent } from '@authcache/core';
 import { migrate, pgAccessKeyStore, pgBus, pgTokenStore } from '@authcache/pg';
@@ -159,6 +159,11 @@ describe('--version', { timeout: 120_000 }, () => {
       expect(built).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: '' });
     } finally {
       rmSync(`${root}${outDir}`, { recursive: true, force: true });
+      try {
+        rmdirSync(`${root}packages/cli/dist`); // only if the test created it (still empty)
+      } catch {
+        // A real build is there: leave it.
+      }
     }
   });
 });
