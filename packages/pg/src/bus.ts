@@ -8,7 +8,7 @@ import type {
 import pg from 'pg';
 import { quoteSchema } from './queryable.js';
 
-/** The channel the `0003_authcache_invalidation` triggers notify on. */
+/** The channel the invalidation triggers (migrations `0003`, `0005`) notify on. */
 export const INVALIDATION_CHANNEL = 'authcache_invalidation';
 
 /** Options of {@link pgBus}. Every time is in milliseconds. */
@@ -19,30 +19,37 @@ export interface PgBusOptions {
    * catch-up, pruning and publishing.
    */
   pool: pg.Pool;
-  /** Schema of the tables, migrated with `migrate()` (migration `0003`). Default: `'public'`. */
+  /**
+   * Schema of the tables, migrated with `migrate()` (migrations up to `0005`, whose `xid` column
+   * catch-up reads). Default: `'public'`.
+   */
   schema?: string;
   /**
-   * Log rows older than this are deleted (each instance prunes every `pruneIntervalMs`). An
-   * instance disconnected for longer than this flushes its whole cache when it reconnects,
-   * because it may have missed pruned rows. Default: `86_400_000` (one day).
+   * Log rows that committed longer ago than this are deleted (each instance prunes every
+   * `pruneIntervalMs`; the age counts from when a pruner first saw the row committed, not from
+   * `created_at`, so a row of a long transaction is kept as long as any other). An instance
+   * disconnected for longer than this flushes its whole cache when it reconnects, because it
+   * may have missed pruned rows. Default: `86_400_000` (one day).
    */
   retentionMs?: number;
   /** How often this instance prunes the log. `0` or negative: never. Default: `60_000`. */
   pruneIntervalMs?: number;
   /**
-   * Catch-up re-reads rows created up to this long before the connection was lost, besides every
-   * id after it: ids are taken at insert time, so a transaction may commit a lower id after a
-   * higher one was read. Re-reading is harmless (invalidations are idempotent). Default: `10_000`.
+   * @deprecated Ignored. Catch-up used to re-read rows created this long before a disconnect;
+   * it now reads exactly the rows of transactions that had not committed at its last read
+   * (transaction ids and snapshots), which misses none however long a transaction ran.
    */
   catchUpOverlapMs?: number;
   /** `application_name` of the listening connection (visible in `pg_stat_activity`). Default: `'authcache-bus'`. */
   applicationName?: string;
   /**
-   * How often the listening connection is checked with a `SELECT 1`. A check not answered
-   * within this long, or failing, counts as a lost connection: the bus reconnects and catches
-   * up. Without it, a connection dropped silently (a NAT or firewall timeout, a failover
-   * without a reset) would lose every notification until restart, since `LISTEN` never sends
-   * anything. `0` or negative: never. Default: `30_000`.
+   * How often the listening connection is checked with a catch-up read of the log (the same
+   * query as after a reconnect: it delivers any row a notification did not, and moves the
+   * read horizon forward so that the next catch-up reads little). A check not answered within
+   * this long, or failing, counts as a lost connection: the bus reconnects and catches up.
+   * Without it, a connection dropped silently (a NAT or firewall timeout, a failover without a
+   * reset) would lose every notification until restart, since `LISTEN` never sends anything.
+   * `0` or negative: never. Default: `30_000`.
    */
   healthCheckIntervalMs?: number;
   /** Delay before reconnecting a lost listener (doubles after each failure, up to 2 s). Default: `100`. */
@@ -57,7 +64,7 @@ export interface PgBusOptions {
 export interface PgBusStats {
   /** Messages handed to the auth cache (from notifications and catch-up). */
   received: number;
-  /** Rows found by catch-up queries after a (re)connect. */
+  /** Rows delivered by catch-up reads (after a reconnect, or by a health check) rather than by a notification. */
   caughtUp: number;
   /** Times the listener connection was lost and re-established. */
   reconnects: number;
@@ -73,35 +80,58 @@ export interface PgBusStats {
 
 export interface PgBus extends InvalidationBus {
   stats(): PgBusStats;
-  /** Deletes log rows older than `retentionMs` now; returns how many. */
+  /**
+   * Deletes log rows seen committed longer than `retentionMs` ago now (stamping `visible_at`
+   * on rows committed since the last prune); returns how many it deleted.
+   */
   prune(): Promise<number>;
 }
 
-interface LogRow {
-  id: string;
+/** One row of the catch-up query: the snapshot, and a log row (all `null` when none matched). */
+interface CatchUpRow {
+  xmax: string;
+  xip: string[];
+  id: string | null;
   kind: string;
   token_hash: string;
   reason: string;
   origin: string | null;
+  xid: string;
 }
 
 interface Payload {
   schema: string;
   id: number | string;
+  /** The writing transaction (migration `0005`). */
+  xid?: string;
   kind: string;
   hash: string;
   reason: string;
   origin: string | null;
 }
 
+/**
+ * What the last catch-up read could not see yet: the transactions still running at its snapshot
+ * (`xip`) and every transaction id from `xmax` on. Any log row not read by then belongs to one.
+ */
+interface Horizon {
+  xmax: bigint;
+  xip: Set<bigint>;
+}
+
+/** Rows of the current horizon already delivered (by a notification), kept at most this many. */
+const MAX_PENDING = 10_000;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * An invalidation bus on Postgres: the `0003_authcache_invalidation` triggers log every change
- * that invalidates a token (revoked, deleted, `expires_at` shortened, `token_hash` changed),
- * however it was made, and `pg_notify` it. Each instance `LISTEN`s on a dedicated connection
- * and, on connect and every reconnect, reads the log from the last id it saw, so a dropped
- * connection never loses a revoke.
+ * An invalidation bus on Postgres: the triggers of migration `0005` log every change that makes
+ * a cached identity wrong (revoked, deleted, or any column the identity is built from changed —
+ * PATs, daemon tokens and access keys), however it was made, and `pg_notify` it. Each instance
+ * `LISTEN`s on a dedicated connection and, on every reconnect (and each health check), reads
+ * the log rows of every transaction that had not committed at its previous read, so a dropped
+ * connection never loses a revoke, even one whose transaction began long before and committed
+ * out of id order.
  *
  * Messages from the triggers are marked `fromStore`: each receiving instance also invalidates
  * its shared tier (idempotent), because the writer of a plain SQL `UPDATE` did not.
@@ -116,18 +146,33 @@ export function pgBus(options: PgBusOptions): PgBus {
   const table = `${schema}.authcache_invalidation`;
   const retentionMs = options.retentionMs ?? 86_400_000;
   const pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
-  const overlapMs = options.catchUpOverlapMs ?? 10_000;
   const applicationName = options.applicationName ?? 'authcache-bus';
   const retryDelayMs = options.retryDelayMs ?? 100;
   const healthCheckIntervalMs = options.healthCheckIntervalMs ?? 30_000;
   const origin = options.origin ?? randomUUID();
   const logger: Logger = options.logger ?? console;
   if (!(retentionMs > 0)) throw new TypeError('pgBus: retentionMs must be positive');
+  // Rows are pruned `retentionMs` after a pruner saw them committed: an instance away for
+  // nearly that long may have lost some. The margin covers the time to ask.
+  const flushAfterMs = retentionMs - Math.min(1_000, retentionMs / 10);
+  const catchUpSql = `
+    SELECT pg_snapshot_xmax(s.snap)::text AS xmax,
+        ARRAY(SELECT x::text FROM pg_snapshot_xip(s.snap) AS x) AS xip,
+        l.id, l.kind, l.token_hash, l.reason, l.origin, l.xid::text AS xid
+      FROM (SELECT pg_current_snapshot() AS snap) AS s
+      LEFT JOIN ${table} AS l
+        ON $1::boolean AND (l.xid >= $2::xid8 OR l.xid = ANY($3::xid8[]))
+      ORDER BY l.id`;
 
   const counters = { received: 0, caughtUp: 0, reconnects: 0, flushes: 0, pruned: 0 };
   let lastId = 0n;
-  /** Database clock minus ours, measured at each (re)connect; `undefined` before the first. */
-  let clockOffset: number | undefined;
+  /**
+   * What the last catch-up read could not see; `undefined` before the first. Every log row
+   * visible to that read has been delivered (or predates this instance).
+   */
+  let horizon: Horizon | undefined;
+  /** Rows a notification delivered, of transactions beyond `horizon`: id → xid. */
+  const pending = new Map<string, bigint>();
   let disconnectedAt: number | undefined;
   let listener: pg.Client | undefined;
   let handlers: InvalidationHandlers | undefined;
@@ -170,26 +215,24 @@ export function pgBus(options: PgBusOptions): PgBus {
     }
     // One channel serves every schema of the database.
     if (payload.schema !== schemaName) return;
+    if (payload.xid !== undefined) {
+      // So that the next catch-up, which reads this row again, does not deliver it twice.
+      pending.set(String(payload.id), BigInt(payload.xid));
+      if (pending.size > MAX_PENDING) pending.delete(pending.keys().next().value!);
+    }
     deliver(BigInt(payload.id), payload.kind, payload.hash, payload.reason, payload.origin ?? null);
   }
 
-  /** Reads what was logged while we were not listening. */
+  /**
+   * Reads what was logged while we were not listening: the rows of every transaction that had
+   * not committed at the previous read (running then, or begun since). Rows carry the id of
+   * the transaction that wrote them (`xid`) and the read returns its own snapshot, so no row is
+   * missed whatever its id or timestamp: a transaction may take ids in any order and commit at
+   * any time. The first read only takes the snapshot: the cache is empty, nothing to catch up.
+   */
   async function catchUp(client: pg.Client): Promise<void> {
-    const asked = Date.now();
-    const { rows: clock } = await client.query<{ now: Date }>('SELECT now() AS now');
-    const offset = clock[0]!.now.getTime() - (asked + Date.now()) / 2;
-    if (clockOffset === undefined) {
-      // First connect: the cache is empty, there is nothing to catch up on.
-      const { rows } = await client.query<{ id: string | null }>(
-        `SELECT max(id) AS id FROM ${table}`,
-      );
-      lastId = BigInt(rows[0]?.id ?? 0);
-      // Only now: set before max(id) failed, a retry would replay the log from id 0.
-      clockOffset = offset;
-      return;
-    }
-    clockOffset = offset;
-    if (disconnectedAt !== undefined && Date.now() - disconnectedAt >= retentionMs - overlapMs) {
+    const first = horizon === undefined;
+    if (!first && disconnectedAt !== undefined && Date.now() - disconnectedAt >= flushAfterMs) {
       // Rows we never read may have been pruned.
       counters.flushes++;
       logger.warn(
@@ -197,17 +240,23 @@ export function pgBus(options: PgBusOptions): PgBus {
       );
       handlers?.onFlush();
     }
-    // Rows created shortly before the connection was lost may carry a lower id than the last
-    // one seen yet have committed after it: read those again too (idempotent).
-    const since = new Date((disconnectedAt ?? asked) + clockOffset - overlapMs);
-    const { rows } = await client.query<LogRow>(
-      `SELECT id, kind, token_hash, reason, origin FROM ${table}
-        WHERE id > $1 OR created_at > $2 ORDER BY id`,
-      [lastId.toString(), since],
-    );
-    counters.caughtUp += rows.length;
+    const { rows } = await client.query<CatchUpRow>(catchUpSql, [
+      !first,
+      (horizon?.xmax ?? 0n).toString(),
+      [...(horizon?.xip ?? [])].map(String),
+    ]);
+    const snapshot = rows[0]!;
+    const next: Horizon = { xmax: BigInt(snapshot.xmax), xip: new Set(snapshot.xip.map(BigInt)) };
     for (const row of rows) {
+      if (row.id === null || pending.has(row.id)) continue;
+      counters.caughtUp++;
       deliver(BigInt(row.id), row.kind, row.token_hash, row.reason, row.origin);
+    }
+    // Only now: set before a failed first read, a retry would take it for a catch-up.
+    horizon = next;
+    // Rows this read could see will never be read again.
+    for (const [id, xid] of pending) {
+      if (xid < next.xmax && !next.xip.has(xid)) pending.delete(id);
     }
   }
 
@@ -265,7 +314,7 @@ export function pgBus(options: PgBusOptions): PgBus {
         let timeout: NodeJS.Timeout | undefined;
         try {
           await Promise.race([
-            client.query('SELECT 1'),
+            catchUp(client),
             new Promise((_, reject) => {
               timeout = setTimeout(
                 () => reject(new Error(`no answer within ${healthCheckIntervalMs} ms`)),
@@ -316,8 +365,12 @@ export function pgBus(options: PgBusOptions): PgBus {
   }
 
   async function prune(): Promise<number> {
+    // A row first seen committed now is stamped now; rows stamped longer ago than the retention
+    // go. created_at cannot serve: a transaction may commit long after it inserted a row.
     const result = await pool.query(
-      `DELETE FROM ${table} WHERE created_at < now() - ($1::double precision * interval '1 millisecond')`,
+      `WITH seen AS (UPDATE ${table} SET visible_at = now() WHERE visible_at IS NULL)
+        DELETE FROM ${table}
+          WHERE visible_at < now() - ($1::double precision * interval '1 millisecond')`,
       [retentionMs],
     );
     const count = (result as { rowCount?: number | null }).rowCount ?? 0;

@@ -141,4 +141,130 @@ CREATE TRIGGER authcache_invalidate_delete
 `,
   },
   accessKeyMigration,
+  {
+    // 0003 announced only revocation, deletion, a shortened expiry and a changed hash of the
+    // two token tables. A cached identity is just as wrong after any other change of a column
+    // `findByHash` builds it from (a PAT's owner, name or scopes, a daemon token's workspace or
+    // daemon id, a lengthened expiry), and access keys (0004) had no trigger at all, so a
+    // SQL-revoked key stayed valid until the TTL. This re-points every trigger at one function
+    // that covers them all, through the same log + pg_notify path.
+    //
+    // It also makes the log catch-up exact (see pgBus): each row records the id of the
+    // transaction that wrote it (`xid`, a 64-bit xid8), so a reader can tell, from a snapshot,
+    // which rows may still commit later, whatever their id or timestamp. `created_at` becomes the
+    // time of the insert (clock_timestamp()), not the start of its transaction.
+    id: '0005_identity_change_triggers',
+    up: (s) => `
+ALTER TABLE ${s}.authcache_invalidation ADD COLUMN IF NOT EXISTS xid xid8;
+-- Set apart from ADD COLUMN: existing rows keep NULL (no rewrite, and no reader takes them
+-- for rows of a transaction still to come).
+ALTER TABLE ${s}.authcache_invalidation ALTER COLUMN xid SET DEFAULT pg_current_xact_id();
+CREATE INDEX IF NOT EXISTS authcache_invalidation_xid_idx
+  ON ${s}.authcache_invalidation (xid);
+-- When a pruner first saw the row committed: pruning counts the retention from here, since a
+-- row can commit long after created_at (a long transaction) and must still be read by then.
+ALTER TABLE ${s}.authcache_invalidation ADD COLUMN IF NOT EXISTS visible_at timestamptz;
+CREATE INDEX IF NOT EXISTS authcache_invalidation_visible_at_idx
+  ON ${s}.authcache_invalidation (visible_at);
+CREATE INDEX IF NOT EXISTS authcache_invalidation_unseen_idx
+  ON ${s}.authcache_invalidation (id) WHERE visible_at IS NULL;
+
+CREATE OR REPLACE FUNCTION ${s}.authcache_log_invalidation(
+  p_kind text, p_token_hash text, p_reason text, p_origin text
+) RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  new_id bigint;
+  new_xid xid8 := pg_current_xact_id();
+BEGIN
+  INSERT INTO ${s}.authcache_invalidation (kind, token_hash, reason, origin, created_at, xid)
+    VALUES (p_kind, p_token_hash, p_reason, p_origin, clock_timestamp(), new_xid)
+    RETURNING id INTO new_id;
+  PERFORM pg_notify('authcache_invalidation', json_build_object(
+    'schema', '${s.slice(1, -1)}', 'id', new_id, 'xid', new_xid::text, 'kind', p_kind,
+    'hash', p_token_hash, 'reason', p_reason, 'origin', p_origin)::text);
+END
+$fn$;
+
+-- TG_ARGV: the kind, then the column that holds the cache key (token_hash; access_key_id for
+-- access keys, which the sigv4 lookup resolves with resolveHash('sigv4', access_key_id)).
+CREATE OR REPLACE FUNCTION ${s}.authcache_identity_changed() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  token_kind text := TG_ARGV[0];
+  old_key text := to_jsonb(OLD) ->> TG_ARGV[1];
+  new_key text;
+BEGIN
+  -- A row already revoked has been announced; un-revoking it is not (a revoke, once
+  -- acknowledged, never comes back from a cache).
+  IF OLD.revoked THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'DELETE' THEN
+    PERFORM ${s}.authcache_log_invalidation(token_kind, old_key, 'revoked', NULL);
+    RETURN NULL;
+  END IF;
+  new_key := to_jsonb(NEW) ->> TG_ARGV[1];
+  IF NEW.revoked OR new_key IS DISTINCT FROM old_key THEN
+    -- Revoked, or the old secret / key id stops working for good.
+    PERFORM ${s}.authcache_log_invalidation(token_kind, old_key, 'revoked', NULL);
+  ELSE
+    -- Still valid, but the identity cached for it is not what the row says any more.
+    PERFORM ${s}.authcache_log_invalidation(token_kind, new_key, 'invalidated', NULL);
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+
+DROP TRIGGER IF EXISTS authcache_invalidate_update ON ${s}.personal_access_token;
+CREATE TRIGGER authcache_invalidate_update
+  AFTER UPDATE OF id, user_id, name, token_hash, scopes, expires_at, revoked
+  ON ${s}.personal_access_token
+  FOR EACH ROW
+  WHEN ((OLD.id, OLD.user_id, OLD.name, OLD.token_hash, OLD.scopes, OLD.expires_at, OLD.revoked)
+    IS DISTINCT FROM
+    (NEW.id, NEW.user_id, NEW.name, NEW.token_hash, NEW.scopes, NEW.expires_at, NEW.revoked))
+  EXECUTE FUNCTION ${s}.authcache_identity_changed('pat', 'token_hash');
+DROP TRIGGER IF EXISTS authcache_invalidate_delete ON ${s}.personal_access_token;
+CREATE TRIGGER authcache_invalidate_delete
+  AFTER DELETE ON ${s}.personal_access_token
+  FOR EACH ROW
+  EXECUTE FUNCTION ${s}.authcache_identity_changed('pat', 'token_hash');
+
+DROP TRIGGER IF EXISTS authcache_invalidate_update ON ${s}.daemon_token;
+CREATE TRIGGER authcache_invalidate_update
+  AFTER UPDATE OF id, token_hash, workspace_id, daemon_id, expires_at, revoked
+  ON ${s}.daemon_token
+  FOR EACH ROW
+  WHEN ((OLD.id, OLD.token_hash, OLD.workspace_id, OLD.daemon_id, OLD.expires_at, OLD.revoked)
+    IS DISTINCT FROM
+    (NEW.id, NEW.token_hash, NEW.workspace_id, NEW.daemon_id, NEW.expires_at, NEW.revoked))
+  EXECUTE FUNCTION ${s}.authcache_identity_changed('daemon', 'token_hash');
+DROP TRIGGER IF EXISTS authcache_invalidate_delete ON ${s}.daemon_token;
+CREATE TRIGGER authcache_invalidate_delete
+  AFTER DELETE ON ${s}.daemon_token
+  FOR EACH ROW
+  EXECUTE FUNCTION ${s}.authcache_identity_changed('daemon', 'token_hash');
+
+DROP TRIGGER IF EXISTS authcache_invalidate_update ON ${s}.access_key;
+CREATE TRIGGER authcache_invalidate_update
+  AFTER UPDATE OF access_key_id, secret_ciphertext, principal_id, session_token_hash,
+    expires_at, revoked
+  ON ${s}.access_key
+  FOR EACH ROW
+  WHEN ((OLD.access_key_id, OLD.secret_ciphertext, OLD.principal_id, OLD.session_token_hash,
+      OLD.expires_at, OLD.revoked)
+    IS DISTINCT FROM
+    (NEW.access_key_id, NEW.secret_ciphertext, NEW.principal_id, NEW.session_token_hash,
+      NEW.expires_at, NEW.revoked))
+  EXECUTE FUNCTION ${s}.authcache_identity_changed('sigv4', 'access_key_id');
+DROP TRIGGER IF EXISTS authcache_invalidate_delete ON ${s}.access_key;
+CREATE TRIGGER authcache_invalidate_delete
+  AFTER DELETE ON ${s}.access_key
+  FOR EACH ROW
+  EXECUTE FUNCTION ${s}.authcache_identity_changed('sigv4', 'access_key_id');
+
+-- 0003's trigger function, now used by no trigger.
+DROP FUNCTION IF EXISTS ${s}.authcache_token_changed();
+`,
+  },
 ];

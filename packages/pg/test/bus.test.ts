@@ -1,8 +1,20 @@
 import net from 'node:net';
-import { type AuthCache, createAuthCache, type InvalidationMessage } from '@authcache/core';
+import {
+  type AuthCache,
+  createAuthCache,
+  type InvalidationMessage,
+  type TokenStore,
+} from '@authcache/core';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, type PgBus, type PgTokenStore, pgBus, pgTokenStore } from '../src/index.js';
+import {
+  migrate,
+  type PgBus,
+  type PgTokenStore,
+  pgAccessKeyStore,
+  pgBus,
+  pgTokenStore,
+} from '../src/index.js';
 import { createPool, DATABASE_URL, dropSchema, freshSchemaName } from './helpers.js';
 
 // A p99 bound measured on a shared 2-core machine: one re-measurement absorbs a noisy
@@ -38,11 +50,24 @@ interface Instance {
   events: InvalidationMessage[];
 }
 
+/** Tokens and access keys (kind `sigv4`, keyed by access key id), as the sigv4 package routes them. */
+function combinedStore(db: pg.Pool): TokenStore {
+  const tokens = pgTokenStore({ db, schema });
+  const keys = pgAccessKeyStore({ db, schema });
+  const pick = (kind: string): TokenStore => (kind === 'sigv4' ? keys : tokens);
+  return {
+    hashToken: tokens.hashToken,
+    findByHash: (kind, hash) => pick(kind).findByHash(kind, hash),
+    touch: (kind, ids, usedAt, notUsedSince) => pick(kind).touch(kind, ids, usedAt, notUsedSince),
+    revoke: (kind, id, options) => pick(kind).revoke(kind, id, options),
+  };
+}
+
 async function instance(busOptions: Partial<Parameters<typeof pgBus>[0]> = {}): Promise<Instance> {
   const pool = createPool({ max: 2 });
   const bus = pgBus({ pool, schema, logger: quiet, ...busOptions });
   const auth = createAuthCache({
-    store: pgTokenStore({ db: pool, schema }),
+    store: combinedStore(pool),
     bus,
     ttl: 60_000,
     logger: quiet,
@@ -161,7 +186,7 @@ describe('pgBus', () => {
     },
   );
 
-  it('logs deletes, shortened expiry and a changed hash, but not touches', async () => {
+  it('logs deletes, expiry and identity changes and a changed hash, but not touches', async () => {
     const [a] = [await instance()];
     const log = async () =>
       (
@@ -179,8 +204,30 @@ describe('pgBus', () => {
     const touched = await newPat();
     const before = await count();
     await admin.query(`UPDATE ${table} SET last_used_at = now() WHERE id = $1`, [touched.id]);
-    await admin.query(`UPDATE ${table} SET name = 'renamed' WHERE id = $1`, [touched.id]);
+    // An UPDATE that changes nothing the identity is built from.
+    await admin.query(`UPDATE ${table} SET name = name, token_prefix = 'x' WHERE id = $1`, [
+      touched.id,
+    ]);
     expect(await count()).toBe(before);
+
+    // Every column findByHash builds the identity from is announced (migration 0005).
+    for (const change of [
+      `name = 'renamed'`,
+      `user_id = 'u2'`,
+      `scopes = '{admin}'`,
+      `id = gen_random_uuid()`,
+    ]) {
+      const n = await count();
+      await admin.query(`UPDATE ${table} SET ${change} WHERE token_hash = $1`, [
+        store.hashToken(touched.token),
+      ]);
+      expect(await count(), change).toBe(n + 1);
+      expect(await log()).toEqual({
+        kind: 'pat',
+        token_hash: store.hashToken(touched.token),
+        reason: 'invalidated',
+      });
+    }
 
     const deleted = await newPat();
     await admin.query(`DELETE FROM ${table} WHERE id = $1`, [deleted.id]);
@@ -200,12 +247,18 @@ describe('pgBus', () => {
       token_hash: store.hashToken(shortened.token),
       reason: 'invalidated',
     });
-    // Lengthening it invalidates nothing.
+    // Lengthening it changes the cached identity's expiresAt too.
     const n = await count();
     await admin.query(`UPDATE ${table} SET expires_at = now() + interval '1 day' WHERE id = $1`, [
       shortened.id,
     ]);
-    expect(await count()).toBe(n);
+    expect(await count()).toBe(n + 1);
+    // A revoked row stays revoked in every cache: deleting or changing it announces nothing.
+    await admin.query(`UPDATE ${table} SET revoked = true WHERE id = $1`, [shortened.id]);
+    const m = await count();
+    await admin.query(`UPDATE ${table} SET scopes = '{x}' WHERE id = $1`, [shortened.id]);
+    await admin.query(`DELETE FROM ${table} WHERE id = $1`, [shortened.id]);
+    expect(await count()).toBe(m);
 
     const rotated = await newPat();
     await admin.query(`UPDATE ${table} SET token_hash = 'rotated-' || id WHERE id = $1`, [
@@ -347,19 +400,25 @@ describe('pgBus', () => {
     expect(a.events.filter((e) => e.tokenHash === 'some-hash')).toHaveLength(1);
   });
 
-  it('prunes rows older than the retention', async () => {
+  it('prunes rows seen committed longer ago than the retention', async () => {
     const bus = pgBus({ pool: admin, schema, retentionMs: 60_000, logger: quiet });
     await admin.query(
-      `INSERT INTO "${schema}".authcache_invalidation (kind, token_hash, reason, created_at)
-        VALUES ('pat', 'old-1', 'revoked', now() - interval '2 minutes'),
-               ('pat', 'old-2', 'revoked', now() - interval '2 minutes'),
-               ('pat', 'new-1', 'revoked', now())`,
+      `INSERT INTO "${schema}".authcache_invalidation (kind, token_hash, reason, created_at, visible_at)
+        VALUES ('pat', 'old-1', 'revoked', now() - interval '2 minutes', now() - interval '2 minutes'),
+               ('pat', 'old-2', 'revoked', now() - interval '2 minutes', now() - interval '2 minutes'),
+               ('pat', 'new-1', 'revoked', now(), now() - interval '1 second'),
+               -- A long transaction's row: created long ago, committed only now.
+               ('pat', 'late-1', 'revoked', now() - interval '2 minutes', NULL)`,
     );
     expect(await bus.prune()).toBe(2);
     const { rows } = await admin.query(
-      `SELECT token_hash FROM "${schema}".authcache_invalidation WHERE token_hash LIKE 'old-%' OR token_hash = 'new-1'`,
+      `SELECT token_hash, visible_at IS NOT NULL AS stamped FROM "${schema}".authcache_invalidation
+        WHERE token_hash IN ('old-1', 'old-2', 'new-1', 'late-1') ORDER BY token_hash`,
     );
-    expect(rows).toEqual([{ token_hash: 'new-1' }]);
+    expect(rows).toEqual([
+      { token_hash: 'late-1', stamped: true },
+      { token_hash: 'new-1', stamped: true },
+    ]);
   });
 
   it('starts no pruning when closed while start() is connecting', async () => {
@@ -435,5 +494,184 @@ describe('pgBus', () => {
     } finally {
       await dropSchema(other);
     }
+  });
+  it('announces a PAT scope or owner change made in SQL to the other instance', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const { id, token } = await store.createPat({ userId: 'u1', name: 'n', scopes: ['read'] });
+    for (const { auth } of [a, b]) {
+      expect(await auth.resolve('pat', token)).toMatchObject({
+        ok: true,
+        identity: { subject: 'u1', scopes: ['read'] },
+      });
+    }
+    await admin.query(
+      `UPDATE "${schema}".personal_access_token SET scopes = '{read,write}' WHERE id = $1`,
+      [id],
+    );
+    await waitFor(async () => {
+      const result = await b.auth.resolve('pat', token);
+      return result.ok && result.identity.scopes.includes('write');
+    }, 1_000);
+    await admin.query(`UPDATE "${schema}".personal_access_token SET user_id = 'u9' WHERE id = $1`, [
+      id,
+    ]);
+    await waitFor(async () => {
+      const result = await a.auth.resolve('pat', token);
+      return result.ok && result.identity.subject === 'u9';
+    }, 1_000);
+    expect(b.events.at(-1)).toMatchObject({ kind: 'pat', reason: 'invalidated', fromStore: true });
+  });
+
+  it("announces a daemon token's workspace or daemon id change made in SQL", async () => {
+    const b = await instance();
+    const { id, token } = await store.createDaemonToken({ workspaceId: 'w1', daemonId: 'd1' });
+    expect(await b.auth.resolve('daemon', token)).toMatchObject({
+      ok: true,
+      identity: { workspaceId: 'w1', daemonId: 'd1' },
+    });
+    await admin.query(
+      `UPDATE "${schema}".daemon_token SET workspace_id = 'w2', daemon_id = 'd2' WHERE id = $1`,
+      [id],
+    );
+    await waitFor(async () => {
+      const result = await b.auth.resolve('daemon', token);
+      return result.ok && result.identity.workspaceId === 'w2' && result.identity.subject === 'd2';
+    }, 1_000);
+  });
+
+  it('announces access keys revoked, changed or deleted in SQL under sigv4:<access key id>', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const keys = pgAccessKeyStore({ db: admin, schema });
+    const newKey = async () => {
+      const accessKeyId = `AKIA${Math.random().toString(36).slice(2, 18).toUpperCase().padEnd(16, 'Q')}`;
+      await keys.insertAccessKey({
+        accessKeyId,
+        secretCiphertext: 'v1.k.iv.ct.tag',
+        principalId: 'p1',
+      });
+      for (const { auth } of [a, b]) {
+        expect((await auth.resolveHash('sigv4', accessKeyId)).ok).toBe(true);
+      }
+      return accessKeyId;
+    };
+    const table = `"${schema}".access_key`;
+
+    const revoked = await newKey();
+    await admin.query(`UPDATE ${table} SET revoked = true WHERE access_key_id = $1`, [revoked]);
+    await waitFor(async () => !(await b.auth.resolveHash('sigv4', revoked)).ok, 1_000);
+    expect(await b.auth.resolveHash('sigv4', revoked)).toEqual({ ok: false, reason: 'revoked' });
+    expect(b.events.find((e) => e.tokenHash === revoked)).toEqual({
+      type: 'invalidate',
+      kind: 'sigv4',
+      tokenHash: revoked,
+      reason: 'revoked',
+      fromStore: true,
+    });
+
+    const deleted = await newKey();
+    await admin.query(`DELETE FROM ${table} WHERE access_key_id = $1`, [deleted]);
+    await waitFor(async () => !(await b.auth.resolveHash('sigv4', deleted)).ok, 1_000);
+
+    const moved = await newKey();
+    await admin.query(
+      `UPDATE ${table} SET principal_id = 'p2', secret_ciphertext = 'v1.k2.iv.ct.tag'
+        WHERE access_key_id = $1`,
+      [moved],
+    );
+    await waitFor(async () => {
+      const result = await b.auth.resolveHash('sigv4', moved);
+      return (
+        result.ok &&
+        result.identity.subject === 'p2' &&
+        result.identity.attributes?.secretCiphertext === 'v1.k2.iv.ct.tag'
+      );
+    }, 1_000);
+
+    // Touches do not fire the trigger.
+    const n = b.events.length;
+    await admin.query(`UPDATE ${table} SET last_used_at = now() WHERE access_key_id = $1`, [moved]);
+    const marker = await newPat();
+    await admin.query(`UPDATE "${schema}".personal_access_token SET revoked = true WHERE id = $1`, [
+      marker.id,
+    ]);
+    await waitFor(() => b.events.some((e) => e.tokenHash === store.hashToken(marker.token)));
+    expect(b.events.slice(n).map((e) => e.kind)).toEqual(['pat']);
+  });
+
+  /** Terminates an instance's LISTEN connection and waits until the bus noticed. */
+  async function cutListener(b: Instance, name: string) {
+    const { rows } = await admin.query<{ terminated: boolean }>(
+      'SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE application_name = $1',
+      [name],
+    );
+    expect(rows).toEqual([{ terminated: true }]);
+    await waitFor(() => !b.bus.stats().connected);
+  }
+
+  /** Revokes a fresh PAT in autocommit and waits until `b` heard of it. */
+  async function revokeAndHear(b: Instance) {
+    const pat = await newPat();
+    await admin.query(`UPDATE "${schema}".personal_access_token SET revoked = true WHERE id = $1`, [
+      pat.id,
+    ]);
+    await waitFor(() => b.events.some((e) => e.tokenHash === store.hashToken(pat.token)));
+  }
+
+  it('catches up on a revoke whose transaction began before the disconnect and committed during it', async () => {
+    const name = `authcache-bus-${Math.random().toString(36).slice(2)}`;
+    // catchUpOverlapMs: 0 made the old created_at overlap as small as the gap in this test.
+    const b = await instance({ applicationName: name, retryDelayMs: 500, catchUpOverlapMs: 0 });
+    const { id, token } = await newPat();
+    expect((await b.auth.resolve('pat', token)).ok).toBe(true);
+    const tx = await admin.connect();
+    try {
+      await tx.query('BEGIN');
+      // Takes the lower log id, with created_at = now.
+      await tx.query(`UPDATE "${schema}".personal_access_token SET revoked = true WHERE id = $1`, [
+        id,
+      ]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // A later log row commits first, and B reads it.
+      await revokeAndHear(b);
+      await cutListener(b, name);
+      await tx.query('COMMIT'); // while B is not listening
+    } finally {
+      tx.release();
+    }
+    await waitFor(() => b.bus.stats().connected);
+    expect(await b.auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+  });
+
+  it('catches up on a long-open transaction that commits after later rows, across reconnects', async () => {
+    const name = `authcache-bus-${Math.random().toString(36).slice(2)}`;
+    // catchUpOverlapMs: 0 stands for a transaction open longer than the old overlap (10 s).
+    const b = await instance({ applicationName: name, retryDelayMs: 300, catchUpOverlapMs: 0 });
+    const { id, token } = await newPat();
+    expect((await b.auth.resolve('pat', token)).ok).toBe(true);
+    const tx = await admin.connect();
+    try {
+      await tx.query('BEGIN');
+      await tx.query(`UPDATE "${schema}".personal_access_token SET revoked = true WHERE id = $1`, [
+        id,
+      ]);
+      // A first reconnect and catch-up while the transaction is still open: it must not move
+      // the catch-up past the uncommitted row.
+      await cutListener(b, name);
+      await waitFor(() => b.bus.stats().connected);
+      await revokeAndHear(b);
+      await cutListener(b, name);
+      // Another row committed while B is away, besides the long transaction's.
+      const other = await newPat();
+      await admin.query(
+        `UPDATE "${schema}".personal_access_token SET revoked = true WHERE id = $1`,
+        [other.id],
+      );
+      await tx.query('COMMIT');
+    } finally {
+      tx.release();
+    }
+    await waitFor(() => b.bus.stats().connected);
+    expect(await b.auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+    expect(b.bus.stats().reconnects).toBe(2);
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { type AuthCache, createAuthCache } from '@authcache/core';
-import { migrate, pgAccessKeyStore, pgTokenStore } from '@authcache/pg';
+import { type AuthCache, createAuthCache, type InvalidationBus } from '@authcache/core';
+import { migrate, pgAccessKeyStore, pgBus, pgTokenStore } from '@authcache/pg';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -27,12 +27,18 @@ function code(result: SigV4Result): string {
 }
 
 /** Everything one instance of an app builds, over a given database connection. */
-function instance(db: pg.Pool, keys: Record<string, Buffer> = { k1 }, current = 'k1') {
+function instance(
+  db: pg.Pool,
+  keys: Record<string, Buffer> = { k1 },
+  current = 'k1',
+  bus?: InvalidationBus,
+) {
   let offset = 0;
   const clock = () => Date.now() + offset;
   const accessKeyStore = pgAccessKeyStore({ db, schema });
   const auth: AuthCache = createAuthCache({
     store: withAccessKeys(pgTokenStore({ db, schema }), accessKeyStore),
+    ...(bus ? { bus } : {}),
     clock,
     ttl: 60_000,
     negativeTtl: 5_000,
@@ -82,6 +88,56 @@ afterAll(async () => {
 });
 
 describe('access keys through the auth cache (real Postgres)', () => {
+  it('a key revoked or deleted by plain SQL is refused by another instance within a second (pgBus)', async () => {
+    const quiet = { warn() {} };
+    const pools = [0, 1].map(() => {
+      const p = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+      p.on('error', () => {});
+      return p;
+    });
+    const [a, b] = pools.map((p) =>
+      instance(p, { k1 }, 'k1', pgBus({ pool: p, schema, logger: quiet, pruneIntervalMs: 0 })),
+    );
+    try {
+      await Promise.all([a!.auth.ready(), b!.auth.ready()]);
+      const verify = async (
+        app: typeof a,
+        credentials: { accessKeyId: string; secretAccessKey: string },
+      ) =>
+        code(
+          await app!.verifier.verify(
+            await sign({ headers: unsigned, credentials, date: app!.clock() }),
+          ),
+        );
+      const refusedWithin = async (
+        app: typeof a,
+        credentials: { accessKeyId: string; secretAccessKey: string },
+      ) => {
+        const deadline = Date.now() + 1_000;
+        while ((await verify(app, credentials)) === 'ok') {
+          if (Date.now() > deadline) throw new Error('still accepted a second after the change');
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        return verify(app, credentials);
+      };
+      for (const change of [
+        `UPDATE "${schema}".access_key SET revoked = true WHERE access_key_id = $1`,
+        `DELETE FROM "${schema}".access_key WHERE access_key_id = $1`,
+      ]) {
+        const key = await a!.accessKeys.createAccessKey({ principalId: 'user-sql' });
+        const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
+        expect(await verify(a, credentials)).toBe('ok');
+        expect(await verify(b, credentials)).toBe('ok'); // cached on both
+        await pool.query(change, [key.accessKeyId]);
+        expect(await refusedWithin(b, credentials)).toBe('InvalidAccessKeyId');
+        expect(await refusedWithin(a, credentials)).toBe('InvalidAccessKeyId');
+      }
+    } finally {
+      await Promise.all([a!.auth.close(), b!.auth.close()]);
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+
   it('creates an AKIA key that verifies, stores only a sealed secret, and caches the lookup', async () => {
     const app = instance(pool);
     const key = await app.accessKeys.createAccessKey({ principalId: 'user-1' });
