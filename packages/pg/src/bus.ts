@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  InvalidationBus,
-  InvalidationHandlers,
-  InvalidationMessage,
-  Logger,
+import {
+  createBackoff,
+  type InvalidationBus,
+  type InvalidationHandlers,
+  type InvalidationMessage,
+  type Logger,
+  sleep,
 } from '@authcache/core';
 import pg from 'pg';
 import { quoteSchema } from './queryable.js';
@@ -52,7 +54,10 @@ export interface PgBusOptions {
    * `0` or negative: never. Default: `30_000`.
    */
   healthCheckIntervalMs?: number;
-  /** Delay before reconnecting a lost listener (doubles after each failure, up to 2 s). Default: `100`. */
+  /**
+   * First delay before reconnecting a lost listener; it doubles after each failure up to 2 s,
+   * with 20 % jitter. Default: `100`.
+   */
   retryDelayMs?: number;
   /** Identifies this instance's own published rows, so it ignores them. Default: a random UUID. */
   origin?: string;
@@ -122,8 +127,6 @@ interface Horizon {
 /** Rows of the current horizon already delivered (by a notification), kept at most this many. */
 const MAX_PENDING = 10_000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * An invalidation bus on Postgres: the triggers of migration `0005` log every change that makes
  * a cached identity wrong (revoked, deleted, or any column the identity is built from changed —
@@ -148,6 +151,9 @@ export function pgBus(options: PgBusOptions): PgBus {
   const pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
   const applicationName = options.applicationName ?? 'authcache-bus';
   const retryDelayMs = options.retryDelayMs ?? 100;
+  /** Both connect loops wait the same way: doubling from retryDelayMs, at most 2 s. */
+  const backoff = () =>
+    createBackoff({ initialMs: retryDelayMs, maxMs: Math.max(2_000, retryDelayMs) });
   const healthCheckIntervalMs = options.healthCheckIntervalMs ?? 30_000;
   const origin = options.origin ?? randomUUID();
   const logger: Logger = options.logger ?? console;
@@ -343,10 +349,10 @@ export function pgBus(options: PgBusOptions): PgBus {
 
   function reconnect(): Promise<void> {
     reconnecting ??= (async () => {
-      let delay = retryDelayMs;
+      const delays = backoff();
       counters.reconnects++;
       while (!closed) {
-        await sleep(delay);
+        await sleep(delays.next());
         if (closed) return;
         try {
           await connectOnce();
@@ -355,7 +361,6 @@ export function pgBus(options: PgBusOptions): PgBus {
           logger.warn('authcache: reconnecting the invalidation listener failed; retrying', {
             error: (error as Error)?.message ?? String(error),
           });
-          delay = Math.min(delay * 2, 2_000);
         }
       }
     })().finally(() => {
@@ -395,7 +400,7 @@ export function pgBus(options: PgBusOptions): PgBus {
       if (handlers) throw new Error('pgBus: already started');
       handlers = h;
       closed = false;
-      let delay = retryDelayMs;
+      const delays = backoff();
       for (;;) {
         if (closed) return;
         try {
@@ -405,8 +410,7 @@ export function pgBus(options: PgBusOptions): PgBus {
           logger.warn('authcache: the invalidation listener cannot connect yet; retrying', {
             error: (error as Error)?.message ?? String(error),
           });
-          await sleep(delay);
-          delay = Math.min(delay * 2, 2_000);
+          await sleep(delays.next());
         }
       }
       // close() may have run while connecting: it cleared no timer yet, so make none.
