@@ -1,30 +1,5 @@
 import type { Identity, TokenStore } from '@authcache/core';
-import type { Migration } from './migrations.js';
 import { type Queryable, quoteSchema } from './queryable.js';
-
-/**
- * The `access_key` table of SigV4 access keys (owned by `@authcache/sigv4`). The secret must be
- * recoverable (the server recomputes the HMAC), so it is stored encrypted: `secret_ciphertext`
- * is an envelope produced by the application's keyring, never the plaintext. The session token
- * of temporary credentials is stored as its SHA-256 only.
- */
-export const accessKeyMigration: Migration = {
-  id: '0004_access_key',
-  up: (s) => `
-CREATE TABLE IF NOT EXISTS ${s}.access_key (
-  access_key_id text PRIMARY KEY,
-  secret_ciphertext text NOT NULL,
-  principal_id text NOT NULL,
-  session_token_hash text,
-  expires_at timestamptz,
-  revoked boolean NOT NULL DEFAULT false,
-  last_used_at timestamptz,
-  created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS access_key_principal_id_idx
-  ON ${s}.access_key (principal_id, created_at);
-`,
-};
 
 /** Options of {@link pgAccessKeyStore}. */
 export interface PgAccessKeyStoreOptions {

@@ -4,7 +4,7 @@ export type {
   PgAccessKeyStore,
   PgAccessKeyStoreOptions,
 } from './access-keys.js';
-export { accessKeyMigration, pgAccessKeyStore } from './access-keys.js';
+export { pgAccessKeyStore } from './access-keys.js';
 export type { PgBus, PgBusOptions, PgBusStats } from './bus.js';
 export { INVALIDATION_CHANNEL, pgBus } from './bus.js';
 export type { EmbeddedDb, EmbeddedDbOptions } from './embedded.js';
@@ -12,7 +12,7 @@ export { createEmbeddedDb } from './embedded.js';
 export type { MigrateOptions, MigrateResult } from './migrate.js';
 export { migrate } from './migrate.js';
 export type { Migration } from './migrations.js';
-export { migrations } from './migrations.js';
+export { accessKeyMigration, migrations } from './migrations.js';
 export type { Queryable } from './queryable.js';
 export { quoteSchema, withTransaction } from './queryable.js';
 export type {

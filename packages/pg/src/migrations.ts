@@ -1,5 +1,3 @@
-import { accessKeyMigration } from './access-keys.js';
-
 /**
  * One schema change. `id` is recorded in `<schema>.authcache_migrations` once applied, so it must
  * never change; `up(schema)` returns the SQL script (several statements allowed) and receives the
@@ -9,6 +7,30 @@ export interface Migration {
   readonly id: string;
   up(schema: string): string;
 }
+
+/**
+ * The `access_key` table of SigV4 access keys (owned by `@authcache/sigv4`). The secret must be
+ * recoverable (the server recomputes the HMAC), so it is stored encrypted: `secret_ciphertext`
+ * is an envelope produced by the application's keyring, never the plaintext. The session token
+ * of temporary credentials is stored as its SHA-256 only.
+ */
+export const accessKeyMigration: Migration = {
+  id: '0004_access_key',
+  up: (s) => `
+CREATE TABLE IF NOT EXISTS ${s}.access_key (
+  access_key_id text PRIMARY KEY,
+  secret_ciphertext text NOT NULL,
+  principal_id text NOT NULL,
+  session_token_hash text,
+  expires_at timestamptz,
+  revoked boolean NOT NULL DEFAULT false,
+  last_used_at timestamptz,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS access_key_principal_id_idx
+  ON ${s}.access_key (principal_id, created_at);
+`,
+};
 
 /**
  * Every migration, applied in this order by `migrate()`. Append new entries at the end; never
