@@ -1,5 +1,10 @@
 import { LRUCache } from 'lru-cache';
-import { createTokenFormat, hashToken as sha256Hex, type TokenKinds } from './tokens.js';
+import {
+  createTokenFormat,
+  isValidKindName,
+  hashToken as sha256Hex,
+  type TokenKinds,
+} from './tokens.js';
 import { createTouchScheduler } from './touch.js';
 import type {
   AuthCacheStats,
@@ -67,6 +72,21 @@ export interface AuthCacheOptions {
   tier?: SharedTier;
   /** Buses that carry invalidations to and from other instances. Default: none. */
   bus?: InvalidationBus | readonly InvalidationBus[];
+  /**
+   * Deadline of one store lookup. A `findByHash` that has not answered by then (a black-holed
+   * database, a pool waiting for a connection that never comes) answers `unavailable` (503 +
+   * `Retry-After`), and its late answer is discarded: never cached, never filled into the tier.
+   * Must be a positive finite number. Default: `3_000`.
+   */
+  storeTimeoutMs?: number;
+  /**
+   * Clock skew tolerated between instances when judging shared-tier entries, in ms. For its
+   * first `ttl + tierSkewMs` an instance ignores every tier identity filled before
+   * `its start + tierSkewMs` (and asks the store instead): a revoke made before this instance
+   * started either cleaned the tier, or left a stale entry that was filled before the revoke,
+   * hence before this start. Must be ≥ 0. Default: `1_000`.
+   */
+  tierSkewMs?: number;
   /** Current time in epoch ms; inject a fake for tests. Default: `Date.now`. */
   clock?: () => number;
   /** Where warnings go (touch failures, bus errors). Default: `console`. */
@@ -105,14 +125,21 @@ export interface AuthCache {
   hashToken(token: string): string;
   /** Listens to local and remote invalidations and flushes. Returns an unsubscribe function. */
   onInvalidate(listener: (event: InvalidationEvent) => void): () => void;
-  /** Drops every cached entry on this instance. */
+  /**
+   * Drops every cached entry on this instance, except revoke tombstones (a tombstone only
+   * rejects a token the store already revoked, so keeping it is always safe) and pending
+   * shared-tier invalidations (see `stats().pendingTier`).
+   */
   clear(): void;
   /** Writes pending `last_used_at` touches now. */
   flushTouches(): Promise<void>;
   /** Resolves when every bus subscription is live. */
   ready(): Promise<void>;
   stats(): AuthCacheStats;
-  /** Flushes pending touches and closes the buses. Does not close the store or the tier. */
+  /**
+   * Flushes pending touches, stops retrying pending tier invalidations and bus publishes, and
+   * closes the buses. Does not close the store or the tier.
+   */
   close(): Promise<void>;
 }
 
@@ -128,8 +155,8 @@ interface PositiveEntry {
   refreshAt: number;
 }
 
+/** An unknown token ("invalid") or a revoke tombstone; each kind has its own LRU. */
 interface NegativeEntry {
-  readonly reason: 'invalid' | 'revoked';
   readonly deadline: number;
 }
 
@@ -139,9 +166,30 @@ interface Flight {
   stale: boolean;
 }
 
+/** An invalidation whose shared-tier step or bus publish failed, retried in the background. */
+interface Pending {
+  readonly kind: string;
+  readonly tokenHash: string;
+  reason: InvalidationMessage['reason'];
+  /** The shared tier still has to be invalidated: until then loads skip it. */
+  tier: boolean;
+  /** Buses that still have to carry the message. */
+  readonly buses: Set<InvalidationBus>;
+  /** Epoch ms after which a stale tier value has expired by itself: retrying stops. */
+  deadline: number;
+  attempt: number;
+  timer: NodeJS.Timeout | undefined;
+  running: boolean;
+}
+
 const DEFAULT_TTL = 60_000;
 /** A load that keeps being invalidated under our feet is retried this often, then answered 503. */
 const MAX_LOAD_ATTEMPTS = 3;
+/** Backoff of pending tier invalidations and bus publishes: doubles from min to max, jittered. */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+/** Rejection reason of a store lookup that missed `storeTimeoutMs`. */
+const STORE_TIMEOUT = Symbol('store timeout');
 
 /** How long an entry may be served: `min(ttl, expiresAt − now)`; ≤ 0 means "do not cache". */
 export function clampTtlToExpiry(ttl: number, expiresAt: number | null, now: number): number {
@@ -149,16 +197,40 @@ export function clampTtlToExpiry(ttl: number, expiresAt: number | null, now: num
   return Math.min(ttl, expiresAt - now);
 }
 
-/** Cache keys are `kind:hash`; kinds never contain `:`. */
-function tokenHashOf(key: string): string {
-  return key.slice(key.indexOf(':') + 1);
+/** Calls a tier, store or bus method: a synchronous throw or a non-promise becomes a promise. */
+function attempt<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * A deeply frozen copy of a value from a store or a tier: plain objects and arrays are copied and
+ * frozen (`Object.fromEntries`, so a `__proto__` key stays an own property); other objects
+ * (dates, class instances) are frozen in place. Runs once per load, never per hit.
+ */
+function frozenCopy(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > 32) throw new TypeError('authcache: identity nested too deeply');
+  if (Array.isArray(value)) return Object.freeze(value.map((v) => frozenCopy(v, depth + 1)));
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return Object.freeze(value);
+  return Object.freeze(
+    Object.fromEntries(Object.entries(value).map(([k, v]) => [k, frozenCopy(v, depth + 1)])),
+  );
+}
+
+function freezeIdentity(identity: Identity): Identity {
+  return frozenCopy(identity) as Identity;
 }
 
 function fail(reason: FailureReason): ResolveResult {
   return { ok: false, reason };
 }
-const MALFORMED = Object.freeze(fail('malformed'));
 const INVALID = Object.freeze(fail('invalid'));
+const MALFORMED = Object.freeze(fail('malformed'));
 const EXPIRED = Object.freeze(fail('expired'));
 const REVOKED = Object.freeze(fail('revoked'));
 const UNAVAILABLE = Object.freeze(fail('unavailable'));
@@ -183,6 +255,11 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     'touchInterval',
     options.touchInterval ?? (ttl > 0 ? ttl : DEFAULT_TTL),
   );
+  const storeTimeoutMs = checkTime('storeTimeoutMs', options.storeTimeoutMs ?? 3_000);
+  if (!(storeTimeoutMs > 0))
+    throw new TypeError('createAuthCache: storeTimeoutMs must be positive');
+  const tierSkewMs = checkTime('tierSkewMs', options.tierSkewMs ?? 1_000);
+  if (!(tierSkewMs >= 0)) throw new TypeError('createAuthCache: tierSkewMs must be ≥ 0');
   const enabled = options.enabled ?? true;
   const refreshAhead = options.refreshAhead ?? 0;
   if (!(refreshAhead >= 0 && refreshAhead < 1)) {
@@ -191,10 +268,23 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   const clock = options.clock ?? Date.now;
   const logger: Logger = options.logger ?? console;
   const format = createTokenFormat(options.tokenKinds);
-  const hashToken = options.hashToken ?? store.hashToken ?? sha256Hex;
+  // Bound, so that a store whose hashToken is a method using `this` keeps working.
+  const hashToken =
+    options.hashToken ?? (store.hashToken ? store.hashToken.bind(store) : sha256Hex);
   const buses = options.bus === undefined ? [] : ([] as InvalidationBus[]).concat(options.bus);
   /** How long a revoke is remembered (L1 and shared tier alike): never less than a negative entry. */
   const tombstoneTtl = Math.max(ttl, negativeTtl);
+  /**
+   * The longest a tier identity can live (every instance is assumed to run the same `ttl`): a
+   * fill's TTL is counted from its load's start, so a value read before an invalidation is gone
+   * from the tier this long after it.
+   */
+  const tierLifetime = Math.max(ttl > 0 ? ttl : DEFAULT_TTL, tombstoneTtl);
+  const startedAt = clock();
+  /** Until `trustWindowEnd`, tier identities filled before `trustFrom` are ignored. */
+  const trustFrom = startedAt + tierSkewMs;
+  const trustWindowEnd = startedAt + tierLifetime + tierSkewMs;
+  let closed = false;
 
   const counters = {
     hits: 0,
@@ -204,8 +294,12 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     l2Hits: 0,
     l2Misses: 0,
     l2Errors: 0,
+    tierUntrusted: 0,
+    tierRetries: 0,
+    publishRetries: 0,
     storeQueries: 0,
     storeErrors: 0,
+    storeTimeouts: 0,
     droppedFills: 0,
     refreshes: 0,
     invalidations: 0,
@@ -218,7 +312,12 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   // the injected clock on every hit, which also makes `ttl: 0` ("forever" in lru-cache) moot.
   const positive =
     enabled && ttl > 0 ? new LRUCache<string, PositiveEntry>({ max: maxEntries }) : undefined;
+  /** Unknown tokens. A spray of random tokens can evict only these. */
   const negative = enabled ? new LRUCache<string, NegativeEntry>({ max: maxEntries }) : undefined;
+  /** Revoke tombstones: their own LRU, which unknown tokens never touch and clear() keeps. */
+  const tombstones = enabled ? new LRUCache<string, NegativeEntry>({ max: maxEntries }) : undefined;
+  /** Invalidations whose tier step or bus publish failed, by key; retried until done. */
+  const pending = new Map<string, Pending>();
   /** The load every concurrent resolve of a key joins (single-flight). */
   const inflight = new Map<string, Flight>();
   /** Every running load per key, joined or not (pass-through loads too), for invalidation. */
@@ -253,8 +352,41 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
 
   const succeed = (key: string, identity: Identity, tokenHash: string): ResolveResult => {
     touches.record(key, identity.kind, identity.tokenId);
-    return { ok: true, identity, tokenHash };
+    return Object.freeze({ ok: true, identity, tokenHash });
   };
+
+  /**
+   * Whether this instance knows the key as revoked: a live tombstone, or a revoke whose tier
+   * invalidation or publish is still pending (pinned even if the tombstone was evicted).
+   */
+  function revokedHere(key: string, now: number): boolean {
+    const tombstone = tombstones?.get(key);
+    if (tombstone !== undefined && now < tombstone.deadline) return true;
+    return pending.get(key)?.reason === 'revoked';
+  }
+
+  /** A tier identity may predate a revoke made before this instance started: see `tierSkewMs`. */
+  function trusted(filledAt: number | undefined, now: number): boolean {
+    return now >= trustWindowEnd || (typeof filledAt === 'number' && filledAt >= trustFrom);
+  }
+
+  /** `findByHash`, bounded by `storeTimeoutMs`; a late answer is dropped on the floor. */
+  function lookup(kind: string, tokenHash: string): Promise<Identity | null> {
+    const answer = attempt(() => store.findByHash(kind, tokenHash));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(STORE_TIMEOUT), storeTimeoutMs);
+      answer.then(
+        (identity) => {
+          clearTimeout(timer);
+          resolve(identity);
+        },
+        (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
 
   /** Loads from L2 then the store; fills the caches unless an invalidation raced the load. */
   async function load(
@@ -263,69 +395,84 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     key: string,
     flight: Flight,
   ): Promise<ResolveResult> {
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt_ = 1; ; attempt_++) {
       flight.stale = false;
+      // Deadlines count from here: a slow store must not stretch "at most one TTL".
+      const started = clock();
+      // While an invalidation of this key has not reached the tier, the tier may hold the old
+      // value: neither read nor fill it until the retry succeeded.
+      const useTier = tier !== undefined && pending.get(key)?.tier !== true;
       let generation = 0;
-      if (tier) {
+      if (useTier) {
         try {
-          const cached = await tier.get(key);
-          generation = cached.generation;
-          if (cached.value?.type === 'revoked') {
+          const cached = await attempt(() => tier.get(key));
+          generation = Number(cached.generation) || 0;
+          const value = cached.value;
+          if (value?.type === 'revoked') {
             counters.l2Hits++;
-            rememberNegative(key, 'revoked', tombstoneTtl);
+            rememberTombstone(key);
             return REVOKED;
           }
-          if (cached.value?.type === 'identity') {
-            const { identity } = cached.value;
-            const now = clock();
+          const now = clock();
+          if (value?.type === 'identity' && !trusted(value.filledAt, now)) {
+            // Possibly filled before a revoke this instance never heard of: ask the store.
+            counters.tierUntrusted++;
+            counters.l2Misses++;
+          } else if (value?.type === 'identity') {
+            const identity = freezeIdentity(value.identity);
             if (identity.expiresAt !== null && identity.expiresAt <= now) return EXPIRED;
             counters.l2Hits++;
             if (!flight.stale) {
+              if (revokedHere(key, now)) return REVOKED;
               // An L2 hit lives in L1 no longer than it has left in L2.
-              rememberPositive(key, identity, now, cached.ttlMs);
+              rememberPositive(key, tokenHash, identity, now, now, cached.ttlMs);
               return succeed(key, identity, tokenHash);
             }
           } else counters.l2Misses++;
         } catch {
-          // An L2 failure is a miss, never an auth outcome.
+          // An L2 failure (thrown synchronously or not) is a miss, never an auth outcome.
           counters.l2Errors++;
         }
       }
 
-      let identity: Identity | null;
+      let found: Identity | null;
       counters.storeQueries++;
       try {
-        identity = await store.findByHash(kind, tokenHash);
-      } catch {
+        found = await lookup(kind, tokenHash);
+      } catch (error) {
         counters.storeErrors++;
+        if (error === STORE_TIMEOUT) counters.storeTimeouts++;
         return UNAVAILABLE;
       }
       if (flight.stale) {
         // Revoked or invalidated while we were reading: what we read may predate it.
         counters.droppedFills++;
-        if (attempt < MAX_LOAD_ATTEMPTS) continue;
+        if (attempt_ < MAX_LOAD_ATTEMPTS) continue;
         return UNAVAILABLE;
       }
       const now = clock();
-      if (identity === null) {
+      if (found === null) {
         // Gone from the store (a refresh-ahead may be the one to notice): stop serving it.
         positive?.delete(key);
         // A revoke that raced this load left a tombstone: keep it and say why.
-        const tombstone = negative?.get(key);
-        if (tombstone?.reason === 'revoked' && now < tombstone.deadline) return REVOKED;
-        rememberNegative(key, 'invalid', negativeTtl);
+        if (revokedHere(key, now)) return REVOKED;
+        rememberNegative(key);
         return INVALID;
       }
       // The store filters expired rows with its own clock; ours is the one that counts here.
-      if (identity.expiresAt !== null && identity.expiresAt <= now) {
+      if (found.expiresAt !== null && found.expiresAt <= now) {
         positive?.delete(key);
         return EXPIRED;
       }
-      rememberPositive(key, identity, now);
-      if (tier) {
-        const ttlMs = clampTtlToExpiry(ttl, identity.expiresAt, now);
+      // A tombstone only exists for a token the store revoked: a lagging store can't undo it.
+      if (revokedHere(key, now)) return REVOKED;
+      const identity = freezeIdentity(found);
+      rememberPositive(key, tokenHash, identity, now, started);
+      if (useTier) {
+        const ttlMs = clampTtlToExpiry(ttl, identity.expiresAt, started) - (now - started);
         if (ttlMs > 0) {
-          tier.fill(key, { type: 'identity', identity }, ttlMs, generation).catch(() => {
+          const value = { type: 'identity', identity, filledAt: started } as const;
+          attempt(() => tier.fill(key, value, ttlMs, generation)).catch(() => {
             counters.l2Errors++;
           });
         }
@@ -334,30 +481,47 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     }
   }
 
-  function rememberPositive(key: string, identity: Identity, now: number, maxTtl?: number): void {
+  /**
+   * Caches `identity` until `min(base + ttl, now + maxTtl, expiresAt)`; `base` is when its load
+   * started (or `now` for an L2 hit, whose remaining lifetime is `maxTtl`).
+   */
+  function rememberPositive(
+    key: string,
+    tokenHash: string,
+    identity: Identity,
+    now: number,
+    base: number,
+    maxTtl?: number,
+  ): void {
     if (!positive) return;
-    const ttlMs = clampTtlToExpiry(
-      maxTtl === undefined ? ttl : Math.min(ttl, maxTtl),
-      identity.expiresAt,
-      now,
-    );
-    if (ttlMs <= 0) return;
+    const windowEnd = base + ttl;
+    let deadline = windowEnd;
+    if (maxTtl !== undefined) deadline = Math.min(deadline, now + maxTtl);
+    if (identity.expiresAt !== null) deadline = Math.min(deadline, identity.expiresAt);
+    if (deadline <= now) return;
     negative?.delete(key);
-    const result: ResolveResult = { ok: true, identity, tokenHash: tokenHashOf(key) };
+    const result: ResolveResult = Object.freeze({ ok: true, identity, tokenHash });
     // A clamped entry ends with its token: reloading it early could not make it live longer.
-    const refreshAt = refreshAhead > 0 && ttlMs === ttl ? now + ttlMs * refreshAhead : Infinity;
+    const refreshAt =
+      refreshAhead > 0 && deadline === windowEnd && maxTtl === undefined
+        ? base + ttl * refreshAhead
+        : Infinity;
     positive.set(key, {
       identity,
-      deadline: now + ttlMs,
+      deadline,
       result,
       touchDue: now + touchInterval,
       refreshAt,
     });
   }
 
-  function rememberNegative(key: string, reason: NegativeEntry['reason'], ttlMs: number): void {
-    if (!negative || ttlMs <= 0) return;
-    negative.set(key, { reason, deadline: clock() + ttlMs });
+  function rememberNegative(key: string): void {
+    if (!negative || negativeTtl <= 0) return;
+    negative.set(key, { deadline: clock() + negativeTtl });
+  }
+
+  function rememberTombstone(key: string): void {
+    tombstones?.set(key, { deadline: clock() + tombstoneTtl });
   }
 
   function resolveKey(kind: string, tokenHash: string): Promise<ResolveResult> {
@@ -383,12 +547,17 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
         positive.delete(key);
       }
     }
+    const now = clock();
+    if (revokedHere(key, now)) {
+      counters.negativeHits++;
+      return Promise.resolve(REVOKED);
+    }
     if (negative) {
       const entry = negative.get(key);
       if (entry !== undefined) {
-        if (clock() < entry.deadline) {
+        if (now < entry.deadline) {
           counters.negativeHits++;
-          return Promise.resolve(entry.reason === 'revoked' ? REVOKED : INVALID);
+          return Promise.resolve(INVALID);
         }
         negative.delete(key);
       }
@@ -398,6 +567,19 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     const existing = enabled ? inflight.get(key) : undefined;
     if (existing) return existing.promise;
     return startLoad(kind, tokenHash, key);
+  }
+
+  function resolveHash(kind: string, tokenHash: string): Promise<ResolveResult> {
+    // `kind:hash` must split at the kind's end: a kind with ':' is no kind of ours.
+    if (
+      typeof kind !== 'string' ||
+      kind === '' ||
+      kind.includes(':') ||
+      typeof tokenHash !== 'string'
+    ) {
+      return Promise.resolve(INVALID);
+    }
+    return resolveKey(kind, tokenHash);
   }
 
   /** Reloads a still-valid entry off the request path; joins a load already under way. */
@@ -441,7 +623,15 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       typeof kinds === 'string' ? kinds === parsed.kind : kinds.includes(parsed.kind);
     // A well-formed token of another kind is not a syntax error, just not valid here.
     if (!accepted) return Promise.resolve(INVALID);
-    return resolveKey(parsed.kind, hashToken(token));
+    let tokenHash: string;
+    try {
+      tokenHash = hashToken(token);
+    } catch {
+      // A hasher that throws is a broken store, not a bad token.
+      counters.storeErrors++;
+      return Promise.resolve(UNAVAILABLE);
+    }
+    return resolveKey(parsed.kind, tokenHash);
   }
 
   /** Drops a key's cached state on this instance and stales its running loads. */
@@ -453,20 +643,123 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     inflight.delete(key);
   }
 
-  function invalidateTier(message: InvalidationMessage): Promise<void> {
-    if (!tier) return Promise.resolve();
+  /** Invalidates the shared tier; `false` when that failed (the caller retries it). */
+  function invalidateTier(key: string, reason: InvalidationMessage['reason']): Promise<boolean> {
+    if (!tier) return Promise.resolve(true);
+    const tombstoneMs = reason === 'revoked' ? tombstoneTtl : 0;
+    return attempt(() => tier.invalidate(key, tombstoneMs)).then(
+      () => true,
+      () => {
+        counters.l2Errors++;
+        return false;
+      },
+    );
+  }
+
+  /** Publishes on `targets`; returns the buses that failed. */
+  async function publishTo(
+    targets: Iterable<InvalidationBus>,
+    message: InvalidationMessage,
+  ): Promise<InvalidationBus[]> {
+    const failed: InvalidationBus[] = [];
+    await Promise.all(
+      [...targets].map((bus) =>
+        attempt(() => bus.publish(message)).catch(() => {
+          failed.push(bus);
+        }),
+      ),
+    );
+    return failed;
+  }
+
+  /** Remembers an invalidation step that failed; it is retried until done or moot. */
+  function addPending(
+    message: InvalidationMessage,
+    step: { tier?: boolean; buses?: readonly InvalidationBus[] },
+  ): void {
+    if (closed) return;
     const key = `${message.kind}:${message.tokenHash}`;
-    const tombstoneMs = message.reason === 'revoked' ? tombstoneTtl : 0;
-    return tier.invalidate(key, tombstoneMs).catch((error) => {
-      counters.l2Errors++;
-      logger.warn('authcache: shared tier invalidation failed', { error: String(error) });
-    });
+    // A fill that raced the operation ends at most one tier lifetime after its load started,
+    // and that load started no earlier than one store deadline before it answered.
+    const deadline = clock() + tierLifetime + storeTimeoutMs;
+    let entry = pending.get(key);
+    if (!entry) {
+      entry = {
+        kind: message.kind,
+        tokenHash: message.tokenHash,
+        reason: message.reason,
+        tier: false,
+        buses: new Set(),
+        deadline,
+        attempt: 0,
+        timer: undefined,
+        running: false,
+      };
+      pending.set(key, entry);
+    }
+    if (message.reason === 'revoked') entry.reason = 'revoked';
+    if (step.tier) entry.tier = true;
+    for (const bus of step.buses ?? []) entry.buses.add(bus);
+    entry.deadline = Math.max(entry.deadline, deadline);
+    if (!entry.timer && !entry.running) scheduleRetry(entry);
+  }
+
+  function scheduleRetry(entry: Pending): void {
+    const base = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** entry.attempt);
+    const delay = base / 2 + Math.random() * (base / 2);
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      void retry(entry);
+    }, delay);
+    entry.timer.unref();
+  }
+
+  async function retry(entry: Pending): Promise<void> {
+    const key = `${entry.kind}:${entry.tokenHash}`;
+    if (closed || pending.get(key) !== entry) return;
+    entry.attempt++;
+    entry.running = true;
+    try {
+      if (entry.tier) {
+        counters.tierRetries++;
+        if (await invalidateTier(key, entry.reason)) entry.tier = false;
+      }
+      if (entry.buses.size > 0) {
+        counters.publishRetries++;
+        const message: InvalidationMessage = {
+          kind: entry.kind,
+          tokenHash: entry.tokenHash,
+          reason: entry.reason,
+          ...(entry.tier ? { tierCleared: false } : {}),
+        };
+        const failed = new Set(await publishTo(entry.buses, message));
+        for (const bus of [...entry.buses]) if (!failed.has(bus)) entry.buses.delete(bus);
+      }
+    } finally {
+      entry.running = false;
+    }
+    if (closed) return;
+    if (!entry.tier && entry.buses.size === 0) {
+      pending.delete(key);
+      return;
+    }
+    if (clock() >= entry.deadline) {
+      // Whatever the tier held from before the operation has expired by now.
+      pending.delete(key);
+      logger.warn('authcache: gave up retrying an invalidation; its stale state has expired', {
+        kind: entry.kind,
+        tier: entry.tier,
+        buses: entry.buses.size,
+      });
+      return;
+    }
+    scheduleRetry(entry);
   }
 
   /**
    * The one path every invalidation takes. `clearTier`: this instance must clear the shared tier
-   * (its own revokes and invalidations, and changes made in the store, which no instance has
-   * cleared yet). `publish`: announce it on the buses (only for changes made here).
+   * (its own revokes and invalidations, and changes no instance has cleared yet). `publish`:
+   * announce it on the buses (only for changes made here).
    */
   async function applyInvalidation(
     message: InvalidationMessage,
@@ -476,36 +769,63 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     counters.invalidations++;
     dropLocal(key);
     const revoked = message.reason === 'revoked';
-    if (revoked) rememberNegative(key, 'revoked', tombstoneTtl);
+    if (revoked) rememberTombstone(key);
     else negative?.delete(key);
     const event: InvalidationEvent = { type: 'invalidate', ...message };
+    let tierCleared = true;
     if (tier && clearTier) {
       // A revoke's tombstone already stops reloads. Anything else could be read back from the
       // shared tier until it is cleared, so listeners (which re-check at once) hear of it only
       // afterwards, and whatever a load cached from the old value meanwhile is dropped again.
       if (revoked) emit(event);
-      await invalidateTier(message);
+      tierCleared = await invalidateTier(key, message.reason);
+      if (!tierCleared) {
+        logger.warn('authcache: shared tier invalidation failed; retrying in the background', {
+          kind: message.kind,
+        });
+        // Until it succeeds, loads of this key skip the tier, and a revoke stays pinned.
+        addPending(message, { tier: true });
+      }
       dropLocal(key);
       if (!revoked) emit(event);
     } else emit(event);
-    if (!publish) return;
-    await Promise.all(
-      buses.map((bus) =>
-        bus.publish(message).catch((error) => {
-          logger.warn('authcache: publishing an invalidation failed', { error: String(error) });
-        }),
-      ),
-    );
+    if (!publish || buses.length === 0) return;
+    const outgoing: InvalidationMessage = {
+      kind: message.kind,
+      tokenHash: message.tokenHash,
+      reason: message.reason,
+      // Receivers then invalidate the tier themselves (idempotent).
+      ...(tierCleared ? {} : { tierCleared: false }),
+    };
+    const failed = await publishTo(buses, outgoing);
+    if (failed.length > 0) {
+      logger.warn('authcache: publishing an invalidation failed; retrying in the background', {
+        kind: message.kind,
+        buses: failed.length,
+      });
+      addPending(message, { buses: failed });
+    }
   }
 
   /** Handles an invalidation delivered by a bus. */
   function invalidateRemote(message: InvalidationMessage): void {
-    // An instance publishes only after clearing the shared tier; the store's own changes
-    // (fromStore) reached nobody's tier yet.
-    void applyInvalidation(message, { clearTier: message.fromStore === true, publish: false });
+    if (!isValidKindName(message?.kind) || typeof message.tokenHash !== 'string') return;
+    // An instance publishes after clearing the shared tier, unless it says it could not
+    // (tierCleared: false); the store's own changes (fromStore) reached nobody's tier yet.
+    void applyInvalidation(message, {
+      clearTier: message.fromStore === true || message.tierCleared === false,
+      publish: false,
+    });
+  }
+
+  function checkKind(method: string, kind: string): void {
+    if (!isValidKindName(kind)) {
+      throw new TypeError(`auth.${method}: kind must be printable ASCII without ":"`);
+    }
   }
 
   async function invalidate(kind: string, tokenHash: string): Promise<void> {
+    checkKind('invalidate', kind);
     const message: InvalidationMessage = { kind, tokenHash, reason: 'invalidated' };
     await applyInvalidation(message, { clearTier: true, publish: true });
   }
@@ -515,6 +835,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     tokenId: string,
     opts?: { subject?: string },
   ): Promise<boolean> {
+    checkKind('revoke', kind);
     const hashes = await store.revoke(kind, tokenId, opts);
     for (const tokenHash of hashes) {
       const message: InvalidationMessage = { kind, tokenHash, reason: 'revoked' };
@@ -526,6 +847,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   function clear(): void {
     positive?.clear();
     negative?.clear();
+    // Tombstones stay: each rejects only a token the store already revoked.
     for (const flights of running.values()) for (const flight of flights) flight.stale = true;
     inflight.clear();
     emit({ type: 'flush' });
@@ -544,7 +866,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
 
   return {
     resolve,
-    resolveHash: resolveKey,
+    resolveHash,
     revoke,
     invalidate,
     hashToken,
@@ -556,8 +878,26 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     clear,
     flushTouches: () => touches.flush(),
     ready: () => busReady,
-    stats: () => ({ ...counters, size: positive?.size ?? 0, negativeSize: negative?.size ?? 0 }),
+    stats: () => {
+      let pendingTier = 0;
+      let pendingPublish = 0;
+      for (const entry of pending.values()) {
+        if (entry.tier) pendingTier++;
+        if (entry.buses.size > 0) pendingPublish++;
+      }
+      return {
+        ...counters,
+        pendingTier,
+        pendingPublish,
+        size: positive?.size ?? 0,
+        negativeSize: negative?.size ?? 0,
+        tombstones: tombstones?.size ?? 0,
+      };
+    },
     async close() {
+      closed = true;
+      for (const entry of pending.values()) clearTimeout(entry.timer);
+      pending.clear();
       await touches.close();
       await Promise.all(buses.map((bus) => bus.close()));
     },

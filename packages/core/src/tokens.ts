@@ -72,14 +72,28 @@ export function randomBase62(length: number): string {
 }
 
 /**
- * Builds a token registry. Throws a `TypeError` when a prefix is empty, not ASCII
+ * Whether `kind` can name a token kind: 1-64 printable ASCII characters without `:`. Cache keys
+ * and tier keys are `kind:hash`, so the first `:` must always end the kind.
+ */
+export function isValidKindName(kind: unknown): kind is string {
+  return typeof kind === 'string' && /^[\x21-\x39\x3b-\x7e]{1,64}$/.test(kind);
+}
+
+/**
+ * Builds a token registry. Throws a `TypeError` when a kind name is not 1-64 printable ASCII
+ * characters without `:` (see {@link isValidKindName}), or a prefix is empty, not ASCII
  * alphanumeric/underscore, or shared by two kinds (parsing would be ambiguous).
  */
 export function createTokenFormat(kinds: TokenKinds = defaultTokenKinds): TokenFormat {
   const entries = Object.entries(kinds);
   if (entries.length === 0) throw new TypeError('createTokenFormat: at least one kind is required');
   for (const [name, spec] of entries) {
-    if (!/^[A-Za-z0-9_]{1,16}$/.test(spec.prefix)) {
+    if (!isValidKindName(name)) {
+      throw new TypeError(
+        `createTokenFormat: kind name ${JSON.stringify(name)} must be 1-64 printable ASCII characters without ":"`,
+      );
+    }
+    if (!/^[A-Za-z0-9_]{1,16}$/.test(spec?.prefix)) {
       throw new TypeError(`createTokenFormat: kind "${name}" has an invalid prefix`);
     }
     for (const [other, otherSpec] of entries) {

@@ -57,7 +57,14 @@ export function createTouchScheduler(options: TouchSchedulerOptions): TouchSched
       return;
     }
     // Cluster-wide: only the instance that wins the claim writes this window.
-    tier.claimTouch(`touch:${key}`, interval).then(
+    let claim: Promise<boolean>;
+    try {
+      claim = Promise.resolve(tier.claimTouch(`touch:${key}`, interval));
+    } catch (error) {
+      // A tier that throws synchronously is a failed claim, like any other tier failure.
+      claim = Promise.reject(error);
+    }
+    claim.then(
       (won) => won && enqueue(key, kind, tokenId),
       () => enqueue(key, kind, tokenId),
     );

@@ -66,12 +66,22 @@ export interface TokenStore {
 
 /** A value held in the shared tier. */
 export type SharedValue =
-  | { readonly type: 'identity'; readonly identity: Identity }
+  | {
+      readonly type: 'identity';
+      readonly identity: Identity;
+      /**
+       * When the load that produced it started, in epoch ms of the filling instance's clock.
+       * Tiers store it and return it from `get`: an instance ignores identities filled before
+       * it started (see the `tierSkewMs` option). Absent (an older writer) counts as "before".
+       */
+      readonly filledAt?: number;
+    }
   | { readonly type: 'revoked' };
 
 /**
  * An optional shared cache between the in-process LRU and the store (e.g. `redisTier`).
- * Implementations bound every call with a timeout; any throw is treated as a miss.
+ * Implementations bound every call with a timeout; any throw (synchronous or a rejection) is
+ * treated as a miss, and a failed `invalidate` is retried by the resolver until it succeeds.
  */
 export interface SharedTier {
   /**
@@ -108,6 +118,12 @@ export interface InvalidationMessage {
    * instance, which invalidated the shared tier before publishing.
    */
   readonly fromStore?: boolean;
+  /**
+   * `false` when the publishing instance could not invalidate the shared tier (it keeps
+   * retrying): every receiving instance then invalidates the shared tier too (idempotent).
+   * Absent means the publisher cleared it.
+   */
+  readonly tierCleared?: boolean;
 }
 
 /** Handlers a bus calls for messages from other instances (or the database). */
@@ -146,13 +162,30 @@ export interface AuthCacheStats {
   misses: number;
   /** Resolves rejected by the format check, before any lookup. */
   malformed: number;
-  /** Shared-tier hits, misses and errors. */
+  /** Shared-tier hits, misses and errors (failed calls, synchronous throws included). */
   l2Hits: number;
   l2Misses: number;
   l2Errors: number;
-  /** `findByHash` calls and how many of them failed. */
+  /**
+   * Tier identities ignored (and counted as misses) because they were filled before this
+   * instance started, so may predate a revoke it never heard of (see `tierSkewMs`).
+   */
+  tierUntrusted: number;
+  /** Background retries of failed shared-tier invalidations, and of failed bus publishes. */
+  tierRetries: number;
+  publishRetries: number;
+  /**
+   * Keys whose shared-tier invalidation failed and is being retried: until it succeeds their
+   * loads skip the tier, and a revoke among them answers `revoked` whatever L1 holds.
+   */
+  pendingTier: number;
+  /** Invalidations still waiting for at least one bus to accept them. */
+  pendingPublish: number;
+  /** `findByHash` calls and how many of them failed (timeouts included). */
   storeQueries: number;
   storeErrors: number;
+  /** Lookups that missed `storeTimeoutMs` and answered `unavailable`. */
+  storeTimeouts: number;
   /** Fills dropped because an invalidation raced the load. */
   droppedFills: number;
   /** Background reloads started by refresh-ahead (see the `refreshAhead` option). */
@@ -162,7 +195,8 @@ export interface AuthCacheStats {
   touchBatches: number;
   touchErrors: number;
   touchedTokens: number;
-  /** Current entry counts. */
+  /** Current entry counts: positive entries, unknown-token entries, revoke tombstones. */
   size: number;
   negativeSize: number;
+  tombstones: number;
 }

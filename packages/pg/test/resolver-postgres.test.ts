@@ -342,3 +342,51 @@ describe('createAuthCache over pgTokenStore, counted at the database', () => {
     expect(rows[0].last_used_at?.getTime()).toBe(clock.now());
   });
 });
+
+describe('a black-holed Postgres (accepts connections, never answers)', () => {
+  it('answers unavailable within storeTimeoutMs, never caches the late answer, recovers', async () => {
+    const STORE_TIMEOUT = 300;
+    const proxy = await startProxy();
+    // No client-side timeouts at all: only the resolver's deadline bounds a lookup.
+    const pool = createPool({ connectionString: proxy.url, max: 2 });
+    const viaProxy = pgTokenStore({ db: pool, schema });
+    const before = await store.createPat({ userId: 'blackhole', name: 'before' });
+    const cold = await store.createPat({ userId: 'blackhole', name: 'cold' });
+    const auth = createAuthCache({
+      store: viaProxy,
+      storeTimeoutMs: STORE_TIMEOUT,
+      logger: { warn() {} },
+    });
+    try {
+      // One connection is open and idle when the network goes silent.
+      expect((await auth.resolve('pat', before.token)).ok).toBe(true);
+      proxy.blackhole();
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        expect(await auth.resolve('pat', cold.token)).toEqual({ ok: false, reason: 'unavailable' });
+        const took = performance.now() - started;
+        expect(took).toBeGreaterThanOrEqual(STORE_TIMEOUT - 5);
+        // Generous bound for a busy machine; without the deadline this never returns.
+        expect(took).toBeLessThan(STORE_TIMEOUT + 2_000);
+      }
+      expect(auth.stats()).toMatchObject({ storeTimeouts: 3, storeErrors: 3, size: 1 });
+
+      proxy.restore();
+      // The held queries now get their (late) answers: they must not land in the cache.
+      const queries = auth.stats().storeQueries;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(auth.stats()).toMatchObject({ size: 1, storeQueries: queries });
+      let result = await auth.resolve('pat', cold.token);
+      for (let i = 0; i < 20 && !result.ok; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        result = await auth.resolve('pat', cold.token);
+      }
+      expect(result.ok).toBe(true);
+      expect(auth.stats().size).toBe(2);
+    } finally {
+      await auth.close();
+      await pool.end();
+      await proxy.close();
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Identity, SharedTier, SharedValue } from '@authcache/core';
 import type { Cluster, Redis } from 'ioredis';
 import {
@@ -45,6 +45,18 @@ export interface RedisTierOptions {
    * lifetime. Default: `3_600_000` (one hour).
    */
   generationTtlMs?: number;
+  /**
+   * Key of HMAC-SHA256 signatures over every value (bound to its Redis key, so a value cannot
+   * be moved to another token's key). A value whose MAC is missing or wrong is a miss (counted
+   * in `stats().badSignatures`), never an identity. At least 32 bytes; share it among the
+   * instances like any other secret, and rotate it by deploying a new one (old values then read
+   * as misses until they expire).
+   *
+   * **Without a key, Redis is inside the trust boundary**: values are plain JSON, and anyone who
+   * can write to this Redis (or its prefix) can mint any identity for any token hash. Leave it
+   * unset only when Redis is as trusted as the database itself. Default: none.
+   */
+  signingKey?: string | Buffer;
 }
 
 /** Counters and state returned by `tier.stats()`. */
@@ -69,6 +81,8 @@ export interface RedisTierStats {
   fills: number;
   fillsRefused: number;
   invalidations: number;
+  /** Values ignored because their signature was missing or wrong (only with `signingKey`). */
+  badSignatures: number;
   /** Touch claims asked and won. */
   touchClaims: number;
   touchClaimsWon: number;
@@ -106,7 +120,7 @@ const INVALIDATE_SCRIPT = `
 local generation = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 if tonumber(ARGV[1]) > 0 then
-  redis.call('SET', KEYS[1], '{"t":"revoked","generation":' .. generation .. '}', 'PX', ARGV[1])
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[1])
 else
   local value = redis.call('GET', KEYS[1])
   if value and string.sub(value, 1, 14) ~= '{"t":"revoked"' then redis.call('DEL', KEYS[1]) end
@@ -129,16 +143,27 @@ const INVALIDATE = script(INVALIDATE_SCRIPT);
 
 /** What a Redis value holds. Never a token or a secret: keys are `kind:hash` already. */
 type StoredValue =
-  | { t: 'identity'; identity: Identity; expiresAt: number | null; generation: number }
-  | { t: 'revoked'; generation: number };
+  | {
+      t: 'identity';
+      identity: Identity;
+      expiresAt: number | null;
+      generation: number;
+      /** When the filling load started (epoch ms), see `SharedValue.filledAt`. */
+      filledAt?: number;
+    }
+  | { t: 'revoked' };
 
-function parseValue(raw: string | null): SharedValue | undefined {
-  if (raw === null) return undefined;
+/** The tombstone's JSON. It starts with `{"t":"revoked"`, which the invalidate script checks. */
+const TOMBSTONE = '{"t":"revoked"}';
+
+function parseValue(json: string): SharedValue | undefined {
   try {
-    const stored = JSON.parse(raw) as StoredValue;
+    const stored = JSON.parse(json) as StoredValue;
     if (stored.t === 'revoked') return { type: 'revoked' };
     if (stored.t === 'identity' && stored.identity && typeof stored.identity.tokenId === 'string') {
-      return { type: 'identity', identity: stored.identity };
+      return typeof stored.filledAt === 'number'
+        ? { type: 'identity', identity: stored.identity, filledAt: stored.filledAt }
+        : { type: 'identity', identity: stored.identity };
     }
   } catch {
     // Unreadable (e.g. written by an incompatible version): a miss.
@@ -158,6 +183,10 @@ function parseValue(raw: string | null): SharedValue | undefined {
  *
  * Every call is bounded by `timeoutMs` and guarded by a circuit breaker; every failure rejects,
  * which the resolver treats as a miss (never as an auth failure, never as a bypass).
+ *
+ * Trust boundary: without `signingKey`, whoever can write to this Redis can make the resolver
+ * accept any token as any identity. With it, values are HMAC-SHA256-signed and bound to their
+ * key; forged, altered or moved values are misses.
  */
 export function redisTier(options: RedisTierOptions): RedisTier {
   const { redis } = options;
@@ -169,6 +198,12 @@ export function redisTier(options: RedisTierOptions): RedisTier {
     throw new TypeError('redisTier: timeoutMs must be a finite number');
   if (!(generationTtlMs > 0)) throw new TypeError('redisTier: generationTtlMs must be positive');
   const breaker = createBreaker(options.breaker, () => performance.now());
+  const { signingKey } = options;
+  if (signingKey !== undefined) {
+    const bytes =
+      typeof signingKey === 'string' ? Buffer.byteLength(signingKey) : signingKey.length;
+    if (!(bytes >= 32)) throw new TypeError('redisTier: signingKey must be at least 32 bytes');
+  }
 
   const counters = {
     hits: 0,
@@ -178,12 +213,36 @@ export function redisTier(options: RedisTierOptions): RedisTier {
     fills: 0,
     fillsRefused: 0,
     invalidations: 0,
+    badSignatures: 0,
     touchClaims: 0,
     touchClaimsWon: 0,
   };
 
   const valueKey = (key: string) => `${prefix}{${key}}`;
   const generationKey = (key: string) => `${prefix}{${key}}:g`;
+
+  /** base64url HMAC over the Redis key's length, the key and the JSON. */
+  const mac = (redisKey: string, json: string) =>
+    createHmac('sha256', signingKey as string | Buffer)
+      .update(`${redisKey.length}:${redisKey}`)
+      .update(json)
+      .digest();
+  /** What is written: the JSON, then (with a key) `.` and its MAC. JSON never ends in a MAC. */
+  const seal = (redisKey: string, json: string) =>
+    signingKey === undefined ? json : `${json}.${mac(redisKey, json).toString('base64url')}`;
+  /** The JSON of a stored value, or `undefined` when its MAC is missing or wrong. */
+  const open = (redisKey: string, raw: string): string | undefined => {
+    if (signingKey === undefined) return raw;
+    const dot = raw.lastIndexOf('.');
+    const json = dot < 0 ? raw : raw.slice(0, dot);
+    const given = dot < 0 ? Buffer.alloc(0) : Buffer.from(raw.slice(dot + 1), 'base64url');
+    const expected = mac(redisKey, json);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      counters.badSignatures++;
+      return undefined;
+    }
+    return json;
+  };
 
   async function guarded<T>(call: () => Promise<T>): Promise<T> {
     try {
@@ -217,7 +276,8 @@ export function redisTier(options: RedisTierOptions): RedisTier {
       const [raw, generation, ttl] = (await guarded(() =>
         evalScript(GET, [valueKey(key), generationKey(key)], []),
       )) as [string | null, string | null, number];
-      const value = parseValue(raw ?? null);
+      const json = raw ? open(valueKey(key), raw) : undefined;
+      const value = json === undefined ? undefined : parseValue(json);
       if (value) counters.hits++;
       else counters.misses++;
       return {
@@ -237,14 +297,13 @@ export function redisTier(options: RedisTierOptions): RedisTier {
               identity: value.identity,
               expiresAt: value.identity.expiresAt,
               generation,
+              ...(typeof value.filledAt === 'number' ? { filledAt: value.filledAt } : {}),
             }
-          : { t: 'revoked', generation };
+          : { t: 'revoked' };
+      const redisKey = valueKey(key);
+      const sealed = seal(redisKey, JSON.stringify(stored));
       const done = await guarded(() =>
-        evalScript(
-          FILL,
-          [valueKey(key), generationKey(key)],
-          [generation, JSON.stringify(stored), px],
-        ),
+        evalScript(FILL, [redisKey, generationKey(key)], [generation, sealed, px]),
       );
       if (Number(done) === 1) counters.fills++;
       else counters.fillsRefused++;
@@ -253,8 +312,13 @@ export function redisTier(options: RedisTierOptions): RedisTier {
     async invalidate(key, tombstoneMs) {
       const px = Math.max(0, Math.ceil(tombstoneMs));
       const generationPx = Math.max(Math.ceil(generationTtlMs), px);
+      const redisKey = valueKey(key);
       await guarded(() =>
-        evalScript(INVALIDATE, [valueKey(key), generationKey(key)], [px, generationPx]),
+        evalScript(
+          INVALIDATE,
+          [redisKey, generationKey(key)],
+          [px, generationPx, seal(redisKey, TOMBSTONE)],
+        ),
       );
       counters.invalidations++;
     },

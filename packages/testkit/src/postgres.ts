@@ -32,34 +32,71 @@ export interface CuttableProxy {
   readonly url: string;
   /** Drops every open connection and refuses new ones until `restore()`. */
   cut(): void;
+  /**
+   * A silent outage: connections stay open and new ones are accepted, but nothing is forwarded
+   * either way (bytes are held, as a black-holed network would), so every query hangs. Held
+   * bytes are delivered on `restore()`, like a network that comes back.
+   */
+  blackhole(): void;
   restore(): void;
   close(): Promise<void>;
+}
+
+interface Link {
+  client: net.Socket;
+  upstream: net.Socket | undefined;
+  /** Bytes held while black-holed, per direction. */
+  toUpstream: Buffer[];
+  toClient: Buffer[];
 }
 
 export async function startProxy(targetUrl: string = DATABASE_URL): Promise<CuttableProxy> {
   const target = new URL(targetUrl);
   const targetPort = Number(target.port || 5432);
   const targetHost = target.hostname;
-  const sockets = new Set<net.Socket>();
-  let cut = false;
+  const links = new Set<Link>();
+  let mode: 'pass' | 'cut' | 'blackhole' = 'pass';
+
+  const destroy = (link: Link) => {
+    link.client.destroy();
+    link.upstream?.destroy();
+    links.delete(link);
+  };
+  const connectUpstream = (link: Link) => {
+    const upstream = net.connect(targetPort, targetHost);
+    link.upstream = upstream;
+    upstream.on('error', () => destroy(link)).on('close', () => destroy(link));
+    upstream.on('data', (chunk: Buffer) => {
+      if (mode === 'pass') link.client.write(chunk);
+      else link.toClient.push(chunk);
+    });
+    upstream.on('connect', () => {
+      if (mode === 'pass') for (const chunk of link.toUpstream.splice(0)) upstream.write(chunk);
+    });
+  };
+  const flush = (link: Link) => {
+    if (!link.upstream) connectUpstream(link);
+    else if (!link.upstream.connecting) {
+      for (const chunk of link.toUpstream.splice(0)) link.upstream.write(chunk);
+    }
+    for (const chunk of link.toClient.splice(0)) link.client.write(chunk);
+  };
+
   const server = net.createServer((client) => {
-    if (cut) {
+    if (mode === 'cut') {
       client.destroy();
       return;
     }
-    const upstream = net.connect(targetPort, targetHost);
-    sockets.add(client);
-    sockets.add(upstream);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    const link: Link = { client, upstream: undefined, toUpstream: [], toClient: [] };
+    links.add(link);
+    client.on('error', () => destroy(link)).on('close', () => destroy(link));
+    client.on('data', (chunk: Buffer) => {
+      const upstream = link.upstream;
+      if (mode === 'pass' && upstream && !upstream.connecting) upstream.write(chunk);
+      else link.toUpstream.push(chunk);
+    });
+    // Black-holed: accept, but do not even reach Postgres until restored.
+    if (mode === 'pass') connectUpstream(link);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
@@ -69,15 +106,19 @@ export async function startProxy(targetUrl: string = DATABASE_URL): Promise<Cutt
   return {
     url: url.toString(),
     cut() {
-      cut = true;
-      for (const socket of sockets) socket.destroy();
-      sockets.clear();
+      mode = 'cut';
+      for (const link of [...links]) destroy(link);
+    },
+    blackhole() {
+      mode = 'blackhole';
     },
     restore() {
-      cut = false;
+      mode = 'pass';
+      for (const link of links) flush(link);
     },
     close() {
-      for (const socket of sockets) socket.destroy();
+      mode = 'cut';
+      for (const link of [...links]) destroy(link);
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };

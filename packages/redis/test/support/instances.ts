@@ -63,6 +63,15 @@ export interface InstanceOptions {
   touchFlushDelay?: number;
   gated?: boolean;
   clock?: () => number;
+  /**
+   * The resolver's `tierSkewMs`. Default here: 0, since every instance of a test shares this
+   * machine's clock (with the 1 s default, values filled in an instance's first second would
+   * be ignored by design).
+   */
+  tierSkewMs?: number;
+  /** The tier's `signingKey`. Default: none. */
+  signingKey?: string;
+  storeTimeoutMs?: number;
 }
 
 export interface Instance {
@@ -90,6 +99,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
           prefix: options.prefix,
           timeoutMs: options.tierTimeoutMs ?? 50,
           breaker: options.breaker,
+          signingKey: options.signingKey,
         });
   const buses = options.buses ?? ['redis'];
   const rBus = buses.includes('redis')
@@ -117,6 +127,8 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     ttl: options.ttl ?? 60_000,
     touchFlushDelay: options.touchFlushDelay ?? 50,
     clock: options.clock,
+    tierSkewMs: options.tierSkewMs ?? 0,
+    storeTimeoutMs: options.storeTimeoutMs,
     logger: quiet,
   });
   await auth.ready();
