@@ -26,7 +26,7 @@ function sendS3(c: Context, { status, headers, body }: S3Response): Response {
   const data =
     typeof body === 'string' || body === null
       ? body
-      : new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+      : new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength);
   return c.newResponse(data, status as ContentfulStatusCode, headers);
 }
 

@@ -348,15 +348,23 @@ export function createS3Bucket(options: S3BucketOptions = {}): S3Bucket {
 
   // Multipart uploads: parts are held apart until CompleteMultipartUpload joins them.
 
-  function findUpload(uploadId: string, bucket: string, key: string, path: string) {
-    const upload = uploads.get(uploadId);
-    if (upload && upload.bucket === bucket && upload.key === key) return upload;
-    return s3Error(
+  const noSuchUpload = (path: string) =>
+    s3Error(
       404,
       'NoSuchUpload',
       'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
       path,
     );
+
+  function findUpload(
+    uploadId: string,
+    bucket: string,
+    key: string,
+    path: string,
+  ): Upload | S3Response {
+    const upload = uploads.get(uploadId);
+    if (upload && upload.bucket === bucket && upload.key === key) return upload;
+    return noSuchUpload(path);
   }
 
   function createUpload(bucket: string, key: string, request: S3Request): S3Response {
@@ -397,7 +405,7 @@ export function createS3Bucket(options: S3BucketOptions = {}): S3Bucket {
     const body = await readBody(request, path, maxObjectSize - held);
     if (!Buffer.isBuffer(body)) return body;
     // Aborted or completed while the body was read: the part has nowhere to go.
-    if (uploads.get(query.get('uploadId')!) !== found) return findUpload('', bucket, key, path);
+    if (uploads.get(query.get('uploadId')!) !== found) return noSuchUpload(path);
     const hex = md5(body).toString('hex');
     found.parts.set(partNumber, { body, md5: hex, lastModified: new Date() });
     return { status: 200, headers: { etag: `"${hex}"` }, body: null };

@@ -663,7 +663,7 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
         const { UploadId } = await client.send(
           new CreateMultipartUploadCommand({ Bucket: 'smoke', Key }),
         );
-        const parts = [];
+        const parts: { ETag?: string; PartNumber: number }[] = [];
         for (const PartNumber of [1, 2]) {
           const { ETag } = await client.send(
             new UploadPartCommand({ Bucket: 'smoke', Key, UploadId, PartNumber, Body: 'tiny' }),

@@ -400,6 +400,24 @@ describe('multipart uploads', () => {
     expect(String((await s3.handle(request('GET', '/s3/bkt/big'))).body)).toBe('aaaabb');
   });
 
+  it('drops a part whose upload was aborted while its body was arriving', async () => {
+    const s3 = createS3Bucket();
+    const id = await start(s3);
+    let release!: () => void;
+    const arrived = new Promise<void>((resolve) => (release = resolve));
+    const pending = s3.handle({
+      ...request('PUT', `/s3/bkt/big?partNumber=1&uploadId=${id}`),
+      body: async function* () {
+        yield Buffer.from('first half ');
+        await arrived;
+        yield Buffer.from('second half');
+      },
+    });
+    expect((await s3.handle(request('DELETE', `/s3/bkt/big?uploadId=${id}`))).status).toBe(204);
+    release();
+    expect(String((await pending).body)).toContain('<Code>NoSuchUpload</Code>');
+  });
+
   it('holds at most maxObjectSize of parts per upload', async () => {
     const s3 = createS3Bucket({ minPartSize: 1, maxObjectSize: 10 });
     const id = await start(s3);
