@@ -57,6 +57,7 @@ export function createApp(ctx: ExampleContext): express.Express {
       await ctx.s3.handle({
         method: req.method,
         rawUrl: req.originalUrl,
+        headers: req.headers,
         auth: req.auth!,
         body: () => verifiedNodeBody(req, req.sigv4!),
       }),

@@ -55,6 +55,7 @@ export function createApp(ctx: ExampleContext) {
         await ctx.s3.handle({
           method: c.method,
           rawUrl: c.originalUrl,
+          headers: c.headers,
           auth: c.state.auth!,
           body: () => verifiedNodeBody(c.req, c.state.sigv4!),
         }),

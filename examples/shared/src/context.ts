@@ -91,6 +91,13 @@ export interface ExampleContext {
   close(): Promise<void>;
 }
 
+/** How long the examples wait for a Postgres connection (ms). */
+export const PG_CONNECT_TIMEOUT_MS = 2_000;
+/** Server-side `statement_timeout` of the examples' pool (ms). */
+export const PG_STATEMENT_TIMEOUT_MS = 5_000;
+/** Client-side `query_timeout` of the examples' pool (ms): a reply that never comes. */
+export const PG_QUERY_TIMEOUT_MS = 6_000;
+
 /** The user, workspace and daemon that `SEED_PAT` / `SEED_DAEMON_TOKEN` (and `SEED_ACCESS_KEY`) belong to. */
 export const SEED_USER = 'demo';
 export const SEED_WORKSPACE = 'demo';
@@ -117,12 +124,35 @@ export async function createExampleContext(
     const buses: InvalidationBus[] = [];
     const busNames: ExampleContext['buses'][number][] = [];
     if (env.DATABASE_URL) {
-      const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 10 });
+      const schema = env.DATABASE_SCHEMA || 'public';
+      // Migrations run on a connection of their own, without the request timeouts below: waiting
+      // for another instance's migration lock, or a long migration, is fine at startup.
+      const migrator = new pg.Client({
+        connectionString: env.DATABASE_URL,
+        connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+      });
+      migrator.on('error', () => {});
+      try {
+        await migrator.connect();
+        await migrate(migrator, { schema });
+      } finally {
+        await migrator.end().catch(() => {});
+      }
+      const pool = new pg.Pool({
+        connectionString: env.DATABASE_URL,
+        max: 10,
+        // A Postgres that stops answering (a black-holed network, a dead host without RST) must
+        // turn into errors, and so into 503 + Retry-After, within seconds: without these a cold
+        // request waits for a connection or a reply forever. The server-side statement_timeout
+        // ends slow queries cleanly; query_timeout, a bit longer, is the client's own deadline
+        // for when the server cannot be reached to say so.
+        connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+        statement_timeout: PG_STATEMENT_TIMEOUT_MS,
+        query_timeout: PG_QUERY_TIMEOUT_MS,
+      });
       // An idle client that loses its connection must not crash the app; queries still fail (503).
       pool.on('error', () => {});
       closers.push(() => pool.end());
-      const schema = env.DATABASE_SCHEMA || 'public';
-      await migrate(pool, { schema });
       store = pgTokenStore({ db: pool, schema });
       accessKeyStore = pgAccessKeyStore({ db: pool, schema });
       database = 'postgres';

@@ -2,17 +2,30 @@
 // HTTP and WebSocket, on the embedded store (its default) and on the shared Postgres.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Socket, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { generateToken } from '@authcache/core';
 import { pgTokenStore } from '@authcache/pg';
 import { generateAccessKeyId, generateSecretAccessKey } from '@authcache/sigv4';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -63,7 +76,11 @@ export function startExampleProcess(
         output: () => output,
         async stop() {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          // A clean shutdown that hangs (e.g. closing connections to an unreachable database)
+          // must not hang the suite.
+          const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
           await exited;
+          clearTimeout(killer);
         },
       });
     };
@@ -74,6 +91,100 @@ export function startExampleProcess(
       reject(new Error(`example exited with ${code} before listening:\n${output}`));
     });
   });
+}
+
+/** A TCP proxy that forwards until told to go silent. */
+export interface BlackholeProxy {
+  readonly port: number;
+  /**
+   * From now on forwards nothing, either way, on open connections and new ones alike (which are
+   * still accepted): a peer that vanished without a FIN or RST, as behind a dropped route.
+   */
+  blackhole(): void;
+  /** Destroys every connection and stops listening. */
+  close(): Promise<void>;
+}
+
+/** Starts a {@link BlackholeProxy} on a free port in front of `target`. */
+export async function startBlackholeProxy(target: {
+  host: string;
+  port: number;
+}): Promise<BlackholeProxy> {
+  let silent = false;
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+  };
+  const server = createServer((client) => {
+    track(client);
+    // Silent: read and drop whatever arrives, answer nothing, never close.
+    if (silent) {
+      client.on('data', () => {});
+      return;
+    }
+    const upstream = tcpConnect(target.port, target.host);
+    track(upstream);
+    client.on('data', (chunk) => {
+      if (!silent) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (!silent) client.write(chunk);
+    });
+    client.on('close', () => {
+      if (!silent) upstream.destroy();
+    });
+    upstream.on('close', () => {
+      if (!silent) client.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    blackhole() {
+      silent = true;
+    },
+    async close() {
+      const closed = new Promise((resolve) => server.close(resolve));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+/** Result of one `aws` CLI run. */
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end (asynchronously: the event loop keeps running). */
+function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * Checks that the AWS CLI is on `PATH`, failing with what to do when it is not (`.ci/run`
+ * installs it). The S3 suite does not skip without it: a missing CLI must not pass as green.
+ */
+async function requireAwsCli(): Promise<void> {
+  const found = await run('aws', ['--version'], process.env).catch((error: Error) => error);
+  if (found instanceof Error || found.code !== 0) {
+    throw new Error(
+      'The AWS CLI (`aws`) is not on PATH, and the /s3 tests drive it: install it (`pip install awscli`, or `apt-get install awscli`; .ci/run does it) and run again',
+    );
+  }
 }
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -130,7 +241,17 @@ function closeEvent(ws: WebSocket): Promise<{ code: number; reason: string; at: 
 }
 
 /** Registers the smoke suite of one example app (call it from `test/smoke.test.ts`). */
-export function defineExampleSmokeTests(options: { name: string; dir: string }): void {
+export function defineExampleSmokeTests(options: {
+  name: string;
+  dir: string;
+  /**
+   * Size of the file the AWS CLI copies up and down; over 8 MiB, so that it goes multipart up
+   * and in ranged GETs down. Default: 12 MB (two parts), to keep the suite quick; one app runs
+   * the 50 MB round trip.
+   */
+  awsCliBytes?: number;
+}): void {
+  const awsCliBytes = options.awsCliBytes ?? 12_000_000;
   for (const backend of ['pglite', 'postgres'] as const) {
     describe(`${options.name} on ${backend === 'pglite' ? 'embedded PGlite (default)' : 'Postgres + Redis (DATABASE_URL, REDIS_URL)'}`, () => {
       const seedPat = generateToken('pat');
@@ -428,7 +549,231 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
         expect((await request('/api/me', { headers: bearer(seedPat) })).status).toBe(200);
       });
 
+      it('/s3 with the AWS SDK: ranged GetObject and HeadObject, DeleteObject, ListObjects v1, keys with dot segments kept literally', async () => {
+        const client = s3();
+        const digits = Buffer.from('0123456789');
+        // Dot segments are part of an S3 key: neither the client nor the app resolves them,
+        // even where the resolved path would leave /s3 (`ranged/../../../api/me` → `/api/me`).
+        const keys = ['ranged/d/./e/../f', 'ranged/digits', 'ranged/../../../api/me'];
+        for (const Key of keys) {
+          await client.send(new PutObjectCommand({ Bucket: 'smoke', Key, Body: digits }));
+        }
+        const part = await client.send(
+          new GetObjectCommand({ Bucket: 'smoke', Key: 'ranged/digits', Range: 'bytes=2-5' }),
+        );
+        expect([
+          part.$metadata.httpStatusCode,
+          part.ContentRange,
+          part.ContentLength,
+          part.AcceptRanges,
+          await part.Body!.transformToString(),
+        ]).toEqual([206, 'bytes 2-5/10', 4, 'bytes', '2345']);
+        const suffix = await client.send(
+          new GetObjectCommand({ Bucket: 'smoke', Key: 'ranged/digits', Range: 'bytes=-3' }),
+        );
+        expect(await suffix.Body!.transformToString()).toBe('789');
+        const head = await client.send(
+          new HeadObjectCommand({ Bucket: 'smoke', Key: 'ranged/digits', Range: 'bytes=7-' }),
+        );
+        expect([head.ContentLength, head.ContentRange]).toEqual([3, 'bytes 7-9/10']);
+        expect(
+          await errorName(
+            client.send(
+              new GetObjectCommand({ Bucket: 'smoke', Key: 'ranged/digits', Range: 'bytes=10-' }),
+            ),
+          ),
+        ).toBe('InvalidRange');
+
+        const all = await client.send(
+          new ListObjectsCommand({ Bucket: 'smoke', Prefix: 'ranged/' }),
+        );
+        expect(all.Contents?.map((c) => c.Key)).toEqual([...keys].sort());
+        for (const Key of keys) {
+          const got = await client.send(new GetObjectCommand({ Bucket: 'smoke', Key }));
+          expect(await got.Body!.transformToString()).toBe('0123456789');
+        }
+        expect(
+          await errorName(
+            client.send(new GetObjectCommand({ Bucket: 'smoke', Key: 'ranged/d/f' })),
+          ),
+        ).toBe('NoSuchKey');
+        const page = await client.send(
+          new ListObjectsCommand({
+            Bucket: 'smoke',
+            Prefix: 'ranged/',
+            Delimiter: '/',
+            MaxKeys: 2,
+          }),
+        );
+        expect([
+          page.CommonPrefixes?.map((p) => p.Prefix),
+          page.Contents?.map((c) => c.Key),
+          page.IsTruncated,
+          page.NextMarker,
+        ]).toEqual([['ranged/../', 'ranged/d/'], undefined, true, 'ranged/d/']);
+        const next = await client.send(
+          new ListObjectsCommand({
+            Bucket: 'smoke',
+            Prefix: 'ranged/',
+            Delimiter: '/',
+            Marker: page.NextMarker,
+          }),
+        );
+        expect([next.Contents?.map((c) => c.Key), next.IsTruncated]).toEqual([
+          ['ranged/digits'],
+          false,
+        ]);
+
+        for (const Key of keys) {
+          const deleted = await client.send(new DeleteObjectCommand({ Bucket: 'smoke', Key }));
+          expect(deleted.$metadata.httpStatusCode).toBe(204);
+        }
+        const again = await client.send(
+          new DeleteObjectCommand({ Bucket: 'smoke', Key: 'ranged/digits' }),
+        );
+        expect(again.$metadata.httpStatusCode).toBe(204);
+        const none = await client.send(
+          new ListObjectsCommand({ Bucket: 'smoke', Prefix: 'ranged/' }),
+        );
+        expect(none.Contents ?? []).toEqual([]);
+      });
+
+      it('/s3 takes multipart uploads from the AWS SDK (lib-storage Upload, the commands one by one)', async () => {
+        const client = s3();
+        const MiB = 1024 * 1024;
+        const data = randomBytes(12 * MiB + 123);
+        const upload = new Upload({
+          client,
+          params: { Bucket: 'smoke', Key: 'multi/blob.bin', Body: data },
+          partSize: 5 * MiB,
+          queueSize: 3,
+        });
+        const done = await upload.done();
+        expect(done.ETag).toMatch(/^"[0-9a-f]{32}-3"$/);
+        const got = await client.send(
+          new GetObjectCommand({ Bucket: 'smoke', Key: 'multi/blob.bin' }),
+        );
+        expect(got.ETag).toBe(done.ETag);
+        expect(Buffer.from(await got.Body!.transformToByteArray()).equals(data)).toBe(true);
+        // Across the boundary of parts 1 and 2.
+        const across = await client.send(
+          new GetObjectCommand({
+            Bucket: 'smoke',
+            Key: 'multi/blob.bin',
+            Range: `bytes=${5 * MiB - 2}-${5 * MiB + 1}`,
+          }),
+        );
+        expect(
+          Buffer.from(await across.Body!.transformToByteArray()).equals(
+            data.subarray(5 * MiB - 2, 5 * MiB + 2),
+          ),
+        ).toBe(true);
+
+        const Key = 'multi/small-parts.bin';
+        const { UploadId } = await client.send(
+          new CreateMultipartUploadCommand({ Bucket: 'smoke', Key }),
+        );
+        const parts: { ETag?: string; PartNumber: number }[] = [];
+        for (const PartNumber of [1, 2]) {
+          const { ETag } = await client.send(
+            new UploadPartCommand({ Bucket: 'smoke', Key, UploadId, PartNumber, Body: 'tiny' }),
+          );
+          parts.push({ ETag, PartNumber });
+        }
+        const listed = await client.send(new ListPartsCommand({ Bucket: 'smoke', Key, UploadId }));
+        expect(listed.Parts?.map((p) => [p.PartNumber, p.Size])).toEqual([
+          [1, 4],
+          [2, 4],
+        ]);
+        const complete = (Parts: typeof parts) =>
+          client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: 'smoke',
+              Key,
+              UploadId,
+              MultipartUpload: { Parts },
+            }),
+          );
+        expect(await errorName(complete(parts))).toBe('EntityTooSmall');
+        expect(await errorName(complete([...parts].reverse()))).toBe('InvalidPartOrder');
+        expect(await errorName(complete([{ ...parts[0]!, PartNumber: 3 }]))).toBe('InvalidPart');
+        await client.send(new AbortMultipartUploadCommand({ Bucket: 'smoke', Key, UploadId }));
+        expect(await errorName(complete(parts.slice(1)))).toBe('NoSuchUpload');
+        expect(await errorName(client.send(new GetObjectCommand({ Bucket: 'smoke', Key })))).toBe(
+          'NoSuchKey',
+        );
+      });
+
       if (backend === 'pglite') {
+        it(`/s3 round-trips ${awsCliBytes / 1e6} MB through the real AWS CLI: multipart upload, ranged download, ls, rm`, async () => {
+          await requireAwsCli();
+          const dir = await mkdtemp(join(tmpdir(), 'authcache-awscli-'));
+          try {
+            const empty = join(dir, 'empty');
+            await writeFile(empty, '');
+            const env: NodeJS.ProcessEnv = {
+              ...process.env,
+              AWS_ACCESS_KEY_ID: seedKey.accessKeyId,
+              AWS_SECRET_ACCESS_KEY: seedKey.secretAccessKey,
+              AWS_DEFAULT_REGION: 'us-east-1',
+              // No profile, credentials or settings of the machine's user leak in.
+              AWS_CONFIG_FILE: empty,
+              AWS_SHARED_CREDENTIALS_FILE: empty,
+              AWS_EC2_METADATA_DISABLED: 'true',
+            };
+            for (const name of [
+              'AWS_PROFILE',
+              'AWS_SESSION_TOKEN',
+              'AWS_ENDPOINT_URL',
+              'AWS_ENDPOINT_URL_S3',
+            ]) {
+              delete env[name];
+            }
+            const aws = async (...args: string[]) => {
+              const result = await run('aws', ['--endpoint-url', `${app.url}/s3`, ...args], env);
+              return { ...result, ok: () => expect(result.code, result.stderr).toBe(0) };
+            };
+            // In aws-cli's 8 MiB chunks: parts up, ranged GETs down.
+            const data = randomBytes(awsCliBytes);
+            const parts = Math.ceil(awsCliBytes / (8 * 1024 * 1024));
+            await writeFile(join(dir, 'in.bin'), data);
+            await writeFile(join(dir, 'note.txt'), 'a note\n');
+            const remote = 's3://cli/big/d/./e/../in file.bin';
+            (await aws('s3', 'cp', join(dir, 'in.bin'), remote, '--only-show-errors')).ok();
+            (
+              await aws(
+                's3',
+                'cp',
+                join(dir, 'note.txt'),
+                's3://cli/note.txt',
+                '--only-show-errors',
+              )
+            ).ok();
+            const head = await s3().send(
+              new HeadObjectCommand({ Bucket: 'cli', Key: 'big/d/./e/../in file.bin' }),
+            );
+            expect([head.ContentLength, head.ETag]).toEqual([
+              data.length,
+              expect.stringMatching(new RegExp(`^"[0-9a-f]{32}-${parts}"$`)),
+            ]);
+            (await aws('s3', 'cp', remote, join(dir, 'out.bin'), '--only-show-errors')).ok();
+            const out = await readFile(join(dir, 'out.bin'));
+            expect(out.length).toBe(data.length);
+            expect(out.equals(data)).toBe(true);
+            const listed = await aws('s3', 'ls', 's3://cli/', '--recursive');
+            listed.ok();
+            expect(listed.stdout).toContain(` ${awsCliBytes} big/d/./e/../in file.bin\n`);
+            expect(listed.stdout).toMatch(/ 7 note\.txt\n/);
+            (await aws('s3', 'rm', remote, '--only-show-errors')).ok();
+            const after = await aws('s3', 'ls', 's3://cli/', '--recursive');
+            after.ok();
+            expect(after.stdout).not.toContain('in file.bin');
+            expect(after.stdout).toContain('note.txt');
+          } finally {
+            await rm(dir, { recursive: true, force: true });
+          }
+        }, 120_000);
+
         it('fails to start on a malformed SEED_ACCESS_KEY, naming the variable but not its value', async () => {
           const bad = `${seedKey.accessKeyId}-${seedKey.secretAccessKey}`;
           const error = await startExampleProcess(options.dir, { SEED_ACCESS_KEY: bad }).catch(
@@ -496,4 +841,46 @@ export function defineExampleSmokeTests(options: { name: string; dir: string }):
       }
     });
   }
+
+  describe(`${options.name} when Postgres goes silent`, () => {
+    it('answers a token not cached yet with 503 + Retry-After within seconds (the pool times out)', async () => {
+      const schema = `authcache_example_hole_${process.pid}_${randomBytes(4).toString('hex')}`;
+      const database = new URL(DATABASE_URL);
+      const proxy = await startBlackholeProxy({
+        host: database.hostname,
+        port: Number(database.port || 5432),
+      });
+      const proxied = new URL(DATABASE_URL);
+      proxied.host = `127.0.0.1:${proxy.port}`;
+      const seedPat = generateToken('pat');
+      let app: ExampleProcess | undefined;
+      try {
+        app = await startExampleProcess(options.dir, {
+          DATABASE_URL: proxied.href,
+          DATABASE_SCHEMA: schema,
+          ACCESS_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+          SEED_PAT: seedPat,
+        });
+        const me = (token: string) =>
+          fetch(`${app!.url}/api/me`, {
+            headers: { Authorization: `Bearer ${token}` },
+            signal: AbortSignal.timeout(20_000),
+          });
+        expect((await me(seedPat)).status).toBe(200);
+        proxy.blackhole();
+        const started = Date.now();
+        const res = await me(generateToken('pat'));
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+        expect(Date.now() - started).toBeLessThan(15_000);
+      } finally {
+        // Connections first: a clean shutdown waits for the database to hang up.
+        await proxy.close();
+        await app?.stop();
+        const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+        await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await pool.end();
+      }
+    }, 60_000);
+  });
 }
