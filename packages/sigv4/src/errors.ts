@@ -173,6 +173,15 @@ export class SigV4Error extends Error {
   }
 }
 
+/**
+ * Echoes a client-supplied value in an error message without letting it grow or carry control
+ * characters: printable ASCII only (anything else becomes `?`), at most 64 characters, quoted.
+ */
+export function quote(value: string): string {
+  const clean = value.replace(/[^\x20-\x7e]/g, '?');
+  return `"${clean.length > 64 ? `${clean.slice(0, 64)}…` : clean}"`;
+}
+
 /** Wire format of an error body. */
 export type SigV4ErrorProtocol = 'xml' | 'json';
 
