@@ -1,3 +1,5 @@
+import { xmlEscape } from './xml.js';
+
 /**
  * Why a SigV4 request was refused. The names are S3's error codes; JSON-protocol services
  * (DynamoDB and friends) get them translated to their own `__type` by {@link sigv4ErrorResponse}.
@@ -207,12 +209,6 @@ export interface SigV4ErrorResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
-}
-
-function xmlEscape(value: string): string {
-  return value.replace(/[<>&"']/g, (c) =>
-    c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : c === '"' ? '&quot;' : '&apos;',
-  );
 }
 
 /** A short random request id (not a secret, just a correlation id). */

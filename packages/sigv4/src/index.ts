@@ -78,3 +78,4 @@ export type {
   SigV4VerifierOptions,
 } from './verify-types.js';
 export { bodyVerifierTransform, verifiedWebBody } from './web.js';
+export { xmlEscape } from './xml.js';
