@@ -5,12 +5,8 @@ import { SigV4Error } from './errors.js';
 import type { SecretKeyring } from './keyring.js';
 import type { SigningKeyCache } from './signing-key.js';
 import { createSigningKeyCache } from './signing-key.js';
-import {
-  createSigV4Verifier,
-  type SigV4Key,
-  type SigV4Verifier,
-  type SigV4VerifierOptions,
-} from './verify.js';
+import { createSigV4Verifier } from './verify.js';
+import type { SigV4Key, SigV4Verifier, SigV4VerifierOptions } from './verify-types.js';
 
 /** The auth-cache kind of SigV4 access keys. */
 export const SIGV4_KIND = 'sigv4';

@@ -1,3 +1,5 @@
+import { xmlEscape } from './xml.js';
+
 /**
  * Why a SigV4 request was refused. The names are S3's error codes; JSON-protocol services
  * (DynamoDB and friends) get them translated to their own `__type` by {@link sigv4ErrorResponse}.
@@ -173,6 +175,15 @@ export class SigV4Error extends Error {
   }
 }
 
+/**
+ * Echoes a client-supplied value in an error message without letting it grow or carry control
+ * characters: printable ASCII only (anything else becomes `?`), at most 64 characters, quoted.
+ */
+export function quote(value: string): string {
+  const clean = value.replace(/[^\x20-\x7e]/g, '?');
+  return `"${clean.length > 64 ? `${clean.slice(0, 64)}…` : clean}"`;
+}
+
 /** Wire format of an error body. */
 export type SigV4ErrorProtocol = 'xml' | 'json';
 
@@ -198,12 +209,6 @@ export interface SigV4ErrorResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
-}
-
-function xmlEscape(value: string): string {
-  return value.replace(/[<>&"']/g, (c) =>
-    c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : c === '"' ? '&quot;' : '&apos;',
-  );
 }
 
 /** A short random request id (not a secret, just a correlation id). */

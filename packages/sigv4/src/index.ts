@@ -63,6 +63,8 @@ export {
   deriveSigningKey,
   secretFingerprint,
 } from './signing-key.js';
+export { createSigV4Verifier, prepareSigV4Request, verifySigV4 } from './verify.js';
+export { formatAmzDate } from './verify-time.js';
 export type {
   PreparedSigV4,
   SigV4Failure,
@@ -74,11 +76,6 @@ export type {
   SigV4Success,
   SigV4Verifier,
   SigV4VerifierOptions,
-} from './verify.js';
-export {
-  createSigV4Verifier,
-  formatAmzDate,
-  prepareSigV4Request,
-  verifySigV4,
-} from './verify.js';
+} from './verify-types.js';
 export { bodyVerifierTransform, verifiedWebBody } from './web.js';
+export { xmlEscape } from './xml.js';

@@ -1,7 +1,7 @@
 import type { Identity } from '@authcache/core';
 import { type CachedSigV4VerifierOptions, createCachedSigV4Verifier } from './access-keys.js';
 import type { SigV4ErrorProtocol } from './errors.js';
-import type { SigV4Verifier } from './verify.js';
+import type { SigV4Verifier } from './verify-types.js';
 
 /**
  * Options of the adapters' `sigv4Auth` (express, koa, hono): a ready verifier, or what it takes

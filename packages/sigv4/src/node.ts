@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { bodyVerifierStream } from './body.js';
 import { SigV4Error, type SigV4ErrorResponseOptions, sigv4ErrorResponse } from './errors.js';
-import type { SigV4Request, SigV4Result, SigV4Success, SigV4Verifier } from './verify.js';
+import type { SigV4Request, SigV4Result, SigV4Success, SigV4Verifier } from './verify-types.js';
 
 /**
  * Describes a node `IncomingMessage` for the verifier: `req.url` as the raw target and

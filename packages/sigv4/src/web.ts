@@ -1,5 +1,5 @@
 import type { BodyVerifier } from './body.js';
-import type { SigV4Success } from './verify.js';
+import type { SigV4Success } from './verify-types.js';
 
 /**
  * Wraps a {@link BodyVerifier} as a web `TransformStream`: raw body in, verified decoded body out.
