@@ -3,7 +3,7 @@
 // its adapter's `sigv4Auth` and moves requests in and responses out.
 import { createHash, randomBytes } from 'node:crypto';
 import type { RequestAuth } from '@authcache/core';
-import { SigV4Error, sigv4ErrorResponse } from '@authcache/sigv4';
+import { SigV4Error, sigv4ErrorResponse, xmlEscape } from '@authcache/sigv4';
 
 /** Where the S3 endpoint is mounted. */
 export const S3_MOUNT = '/s3';
@@ -92,10 +92,6 @@ export interface S3BucketOptions {
 const XML = { 'content-type': 'application/xml' };
 const XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n';
 const XMLNS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
-
-function xmlEscape(value: string): string {
-  return value.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 function xmlUnescape(value: string): string {
   const named: Record<string, string> = { quot: '"', amp: '&', lt: '<', gt: '>', apos: "'" };
