@@ -7,6 +7,7 @@ import {
   type HttpErrorOptions,
   type JwtOptions,
   type Logger,
+  nodeAuthorization,
   type RequestAuth,
   selectCredential,
   type TokenKinds,
@@ -325,7 +326,7 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): UpgradeGuard {
       reject(socket, 'malformed', 'The bearer subprotocol must be followed by a token');
       return true;
     }
-    const credential = selectCredential(req.headers.authorization, fromProtocol);
+    const credential = selectCredential(nodeAuthorization(req), fromProtocol);
     if (credential.ok) {
       upgradeWithToken(req, socket, head, credential.token).catch((error) => {
         logger.warn('authcache/ws: upgrade failed', { error: String(error) });
