@@ -13,7 +13,7 @@ export interface TestResponse {
  * Request headers of a case. An array value is sent as that many separate header lines (node's
  * http client, and supertest on top of it, do so).
  */
-export type TestHeaders = Record<string, string | readonly string[]>;
+export type TestHeaders = Record<string, string | string[]>;
 
 /** Speaks real HTTP to an app listening on a port (supertest, or node:http). */
 export interface TestClient {

@@ -125,18 +125,22 @@ export function nodeAuthorization(req: NodeHeaderSource): string | readonly stri
 
 /**
  * The `Authorization` value(s) on a Fetch-API runtime that runs on node:http (Hono on
- * `@hono/node-server`): `value` is what the request's `Headers` give, with repeated headers
- * joined by ", "; `incoming` is the node request underneath, if any. When node received several
- * `Authorization` headers that join to exactly `value`, returns them separately (so the answer is
- * the one node adapters give); otherwise `value`, which stays the source of truth (a middleware
- * may have rewritten the request). Costs nothing unless `value` contains a comma, which a bearer
- * token never does.
+ * `@hono/node-server`): `value` is what the request's `Headers` give; `incoming` is the node
+ * request underneath, if any. `@hono/node-server` builds those `Headers` from `rawHeaders` for
+ * plain requests (repeated headers joined by ", ") but from `req.headers` for upgrades (only the
+ * first kept). When `value` is either form of several `Authorization` headers node received,
+ * returns them separately, so the answer is the one node adapters give; otherwise `value`,
+ * which stays the source of truth (a middleware may have rewritten the request). Without
+ * `incoming`, or when the request was rewritten, the cost is a string comparison.
  */
 export function fetchAuthorization(
   value: string | null | undefined,
   incoming?: NodeHeaderSource,
 ): string | readonly string[] | null | undefined {
-  if (!value || incoming === undefined || value.indexOf(',') === -1) return value;
+  if (value === undefined || value === null || incoming === undefined) return value;
+  // node's own value (the first of several, or the only one): count them as node adapters do.
+  if (value === incoming.headers.authorization) return nodeAuthorization(incoming);
+  if (value.indexOf(',') === -1) return value;
   const all = nodeAuthorization(incoming);
   return typeof all === 'object' && all.join(', ') === value ? all : value;
 }

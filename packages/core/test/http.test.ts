@@ -119,6 +119,10 @@ describe('fetchAuthorization', () => {
   it('splits a joined value back into the headers node received', () => {
     const node = incoming(['authorization', 'Basic a', 'Authorization', 'Basic b']);
     expect(fetchAuthorization('Basic a, Basic b', node)).toEqual(['Basic a', 'Basic b']);
+    // The upgrade path of @hono/node-server keeps only the first, as node's req.headers does.
+    expect(fetchAuthorization('Basic a', node)).toEqual(['Basic a', 'Basic b']);
+    const empty = incoming(['authorization', '', 'Authorization', `Bearer ${token}`]);
+    expect(fetchAuthorization('', empty)).toEqual(['', `Bearer ${token}`]);
     expect(extractBearer(fetchAuthorization('Basic a, Basic b', node))).toMatchObject({
       reason: 'malformed',
     });
@@ -129,6 +133,8 @@ describe('fetchAuthorization', () => {
     expect(fetchAuthorization('Basic c, Basic d', node)).toBe('Basic c, Basic d');
     expect(fetchAuthorization(undefined, node)).toBeUndefined();
     expect(fetchAuthorization(`Bearer ${token}`, node)).toBe(`Bearer ${token}`);
+    const single = incoming(['authorization', `Bearer ${token}`]);
+    expect(fetchAuthorization(`Bearer ${token}`, single)).toBe(`Bearer ${token}`);
     expect(fetchAuthorization('Basic a, Basic b')).toBe('Basic a, Basic b');
   });
 });

@@ -62,8 +62,8 @@ function middleware(options: HonoBearerAuthOptions): MiddlewareHandler<AuthEnv> 
   return createMiddleware<AuthEnv>(async function authcache(c, next) {
     if (isCorsPreflight(c.req.method, c.req.header('Access-Control-Request-Method'))) return next();
     if (skip?.(c)) return next();
-    // `Headers` join repeated headers with ", "; on @hono/node-server the node request says
-    // whether that comma came from several headers.
+    // Fetch `Headers` join repeated headers (or, on @hono/node-server upgrades, keep the
+    // first); the node request underneath tells whether several were sent.
     const incoming = (c.env as { incoming?: NodeHeaderSource } | undefined)?.incoming;
     const outcome = await authenticate({
       authorization: fetchAuthorization(c.req.header('Authorization'), incoming),

@@ -111,7 +111,9 @@ describe('token sources', () => {
       [jwtShaped, 'chat'],
       ['graphql-ws', 'chat', 'bearer', token],
     ]) {
-      const headers = offers.includes('bearer') ? {} : { Authorization: `Bearer ${token}` };
+      const headers: Record<string, string> = offers.includes('bearer')
+        ? {}
+        : { Authorization: `Bearer ${token}` };
       const { ws, headers: answer, result } = await handshake(url, offers, headers);
       opened.push(ws);
       expect(result, offers.join()).toBe('open');
