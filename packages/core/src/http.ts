@@ -110,12 +110,22 @@ function isAuthorizationName(name: string): boolean {
  */
 export function nodeAuthorization(req: NodeHeaderSource): string | readonly string[] | undefined {
   const raw = req.rawHeaders;
-  if (raw === undefined) return req.headers.authorization;
-  let count = 0;
+  if (raw === undefined || !repeatsAuthorization(raw)) return req.headers.authorization;
+  return authorizationValues(raw);
+}
+
+/** Whether `rawHeaders` hold more than one `Authorization` header. Allocates nothing. */
+function repeatsAuthorization(raw: readonly string[]): boolean {
+  let seen = false;
   for (let i = 0; i < raw.length; i += 2) {
-    if (isAuthorizationName(raw[i]!)) count++;
+    if (!isAuthorizationName(raw[i]!)) continue;
+    if (seen) return true;
+    seen = true;
   }
-  if (count < 2) return req.headers.authorization;
+  return false;
+}
+
+function authorizationValues(raw: readonly string[]): string[] {
   const values: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     if (isAuthorizationName(raw[i]!)) values.push(raw[i + 1] ?? '');
@@ -130,19 +140,19 @@ export function nodeAuthorization(req: NodeHeaderSource): string | readonly stri
  * plain requests (repeated headers joined by ", ") but from `req.headers` for upgrades (only the
  * first kept). When `value` is either form of several `Authorization` headers node received,
  * returns them separately, so the answer is the one node adapters give; otherwise `value`,
- * which stays the source of truth (a middleware may have rewritten the request). Without
- * `incoming`, or when the request was rewritten, the cost is a string comparison.
+ * which stays the source of truth (a middleware may have rewritten the request). With a single
+ * header the cost is one scan of the raw header names, without allocation.
  */
 export function fetchAuthorization(
   value: string | null | undefined,
-  incoming?: NodeHeaderSource,
+  incoming?: Pick<NodeHeaderSource, 'rawHeaders'>,
 ): string | readonly string[] | null | undefined {
-  if (value === undefined || value === null || incoming === undefined) return value;
-  // node's own value (the first of several, or the only one): count them as node adapters do.
-  if (value === incoming.headers.authorization) return nodeAuthorization(incoming);
-  if (value.indexOf(',') === -1) return value;
-  const all = nodeAuthorization(incoming);
-  return typeof all === 'object' && all.join(', ') === value ? all : value;
+  // Only rawHeaders are read: node builds `incoming.headers` lazily, on first access.
+  const raw = incoming?.rawHeaders;
+  if (value === undefined || value === null || raw === undefined) return value;
+  if (!repeatsAuthorization(raw)) return value;
+  const all = authorizationValues(raw);
+  return value === all[0] || value === all.join(', ') ? all : value;
 }
 
 /**

@@ -128,6 +128,16 @@ describe('fetchAuthorization', () => {
     });
   });
 
+  it('reads only rawHeaders, never the lazily built headers of the node request', () => {
+    const lazy = {
+      rawHeaders: ['Host', 'x', 'Authorization', `Bearer ${token}`],
+      get headers(): never {
+        throw new Error('incoming.headers was read');
+      },
+    };
+    expect(fetchAuthorization(`Bearer ${token}`, lazy)).toBe(`Bearer ${token}`);
+  });
+
   it('keeps the Fetch value when it is not the join of the node headers (a rewritten request)', () => {
     const node = incoming(['authorization', 'Basic a', 'Authorization', 'Basic b']);
     expect(fetchAuthorization('Basic c, Basic d', node)).toBe('Basic c, Basic d');
