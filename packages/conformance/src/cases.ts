@@ -1,4 +1,5 @@
 import { type Fixture, JWT_SECRET, STOPPED_JWKS_OPTIONS, signHs256 } from './fixture.js';
+import type { TestHeaders } from './run.js';
 
 /** Which middleware a route uses, with core option values (the adapter adds its own getToken/skip). */
 export interface RouteSpec {
@@ -71,7 +72,8 @@ export interface ConformanceCase {
   readonly name: string;
   readonly method?: 'GET' | 'OPTIONS';
   readonly path: string;
-  readonly headers: (f: Fixture) => Promise<Record<string, string>> | Record<string, string>;
+  /** An array value is sent as several header lines with that name. */
+  readonly headers: (f: Fixture) => Promise<TestHeaders> | TestHeaders;
   readonly expect: (f: Fixture) => Expectation;
 }
 
@@ -84,6 +86,9 @@ const invalidToken = (description: RegExp) =>
   );
 const INVALID_REQUEST =
   /^Bearer realm="api", error="invalid_request", error_description="[^"\\]+"$/;
+const SEVERAL_HEADERS =
+  'Bearer realm="api", error="invalid_request", error_description="More than one Authorization header"';
+const BASIC = 'Basic dXNlcjpwYXNz';
 
 const patIdentity = (f: Fixture) => ({
   kind: 'pat',
@@ -199,6 +204,62 @@ export const cases: readonly ConformanceCase[] = [
     path: '/pat-cookie',
     headers: (f) => bearer(f.tokens.pat.token),
     expect: (f) => ({ status: 200, auth: patIdentity(f) }),
+  },
+  // Several Authorization headers. node:http keeps only the first in req.headers and Fetch
+  // Headers join them with ", ": both must end in the same 400, whichever header comes first.
+  {
+    name: 'two Authorization headers with two valid tokens → 400 invalid_request',
+    path: '/pat',
+    headers: (f) => ({
+      Authorization: [`Bearer ${f.tokens.pat.token}`, `Bearer ${f.tokens.patWrite.token}`],
+    }),
+    expect: () => ({ status: 400, wwwAuthenticate: SEVERAL_HEADERS }),
+  },
+  {
+    name: 'the same Authorization header twice → still 400 invalid_request',
+    path: '/pat',
+    headers: (f) => ({
+      Authorization: [`Bearer ${f.tokens.pat.token}`, `Bearer ${f.tokens.pat.token}`],
+    }),
+    expect: () => ({ status: 400, wwwAuthenticate: SEVERAL_HEADERS }),
+  },
+  {
+    name: 'a valid bearer header, then a Basic one → 400 invalid_request',
+    path: '/pat',
+    headers: (f) => ({ Authorization: [`Bearer ${f.tokens.pat.token}`, BASIC] }),
+    expect: () => ({ status: 400, wwwAuthenticate: SEVERAL_HEADERS }),
+  },
+  {
+    name: 'a Basic header, then a valid bearer one → 400 invalid_request',
+    path: '/pat',
+    headers: (f) => ({ Authorization: [BASIC, `Bearer ${f.tokens.pat.token}`] }),
+    expect: () => ({ status: 400, wwwAuthenticate: SEVERAL_HEADERS }),
+  },
+  {
+    name: 'two Basic headers → 400 invalid_request',
+    path: '/pat',
+    headers: () => ({ Authorization: [BASIC, BASIC] }),
+    expect: () => ({ status: 400, wwwAuthenticate: SEVERAL_HEADERS }),
+  },
+  {
+    name: 'two Authorization headers on optional auth → 400, neither anonymous nor the first identity',
+    path: '/pat-optional',
+    headers: (f) => ({ Authorization: [`Bearer ${f.tokens.pat.token}`, BASIC] }),
+    expect: () => ({ status: 400, wwwAuthenticate: SEVERAL_HEADERS }),
+  },
+  {
+    name: 'two bearer credentials joined by a comma in one header → 400 invalid_request',
+    path: '/pat',
+    headers: (f) => ({
+      Authorization: `Bearer ${f.tokens.pat.token}, Bearer ${f.tokens.patWrite.token}`,
+    }),
+    expect: () => ({ status: 400, wwwAuthenticate: INVALID_REQUEST }),
+  },
+  {
+    name: 'Basic, then a bearer credential after a comma in one header → 400 invalid_request',
+    path: '/pat',
+    headers: (f) => ({ Authorization: `${BASIC}, Bearer ${f.tokens.pat.token}` }),
+    expect: () => ({ status: 400, wwwAuthenticate: INVALID_REQUEST }),
   },
   // Bad tokens: 401 invalid_token.
   {

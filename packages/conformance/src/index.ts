@@ -15,6 +15,7 @@ export {
   startJwksServer,
 } from './fixture.js';
 export { runHeartbeat } from './heartbeat.js';
+export { requestOverHttp } from './http-client.js';
 export type { CuttableProxy, PostgresAuth, SchemaStats } from './postgres.js';
 export {
   createPool,
@@ -25,5 +26,5 @@ export {
   readSchemaStats,
   startProxy,
 } from './postgres.js';
-export type { AdapterHarness, TestClient, TestResponse } from './run.js';
+export type { AdapterHarness, TestClient, TestHeaders, TestResponse } from './run.js';
 export { runConformance } from './run.js';

@@ -9,9 +9,15 @@ export interface TestResponse {
   readonly text: string;
 }
 
-/** Speaks real HTTP to an app (supertest) or to its fetch handler (`app.request`). */
+/**
+ * Request headers of a case. An array value is sent as that many separate header lines (node's
+ * http client, and supertest on top of it, do so).
+ */
+export type TestHeaders = Record<string, string | string[]>;
+
+/** Speaks real HTTP to an app listening on a port (supertest, or node:http). */
 export interface TestClient {
-  request(method: string, path: string, headers: Record<string, string>): Promise<TestResponse>;
+  request(method: string, path: string, headers: TestHeaders): Promise<TestResponse>;
   close?(): Promise<void>;
 }
 
@@ -21,11 +27,13 @@ export interface AdapterHarness {
   mount(routes: readonly RouteSpec[]): Promise<TestClient> | TestClient;
 }
 
-function credentialsIn(headers: Record<string, string>): string[] {
+function credentialsIn(headers: TestHeaders): string[] {
   const found: string[] = [];
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.toLowerCase() === 'authorization') found.push(...value.split(/\s+/).slice(1));
-    if (name.toLowerCase() === 'cookie') found.push(value.replace(/^token=/, ''));
+  for (const [name, values] of Object.entries(headers)) {
+    for (const value of typeof values === 'string' ? [values] : values) {
+      if (name.toLowerCase() === 'authorization') found.push(...value.split(/[\s,]+/));
+      if (name.toLowerCase() === 'cookie') found.push(value.replace(/^token=/, ''));
+    }
   }
   return found.filter((token) => token.length >= 20);
 }

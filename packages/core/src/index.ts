@@ -11,6 +11,7 @@ export type {
   CredentialSources,
   HttpAuthError,
   HttpErrorOptions,
+  NodeHeaderSource,
   RequestAuth,
 } from './http.js';
 export {
@@ -18,8 +19,10 @@ export {
   createAuthenticator,
   DAEMON_KINDS,
   extractBearer,
+  fetchAuthorization,
   isCorsPreflight,
   MAX_BEARER_TOKEN_LENGTH,
+  nodeAuthorization,
   PAT_KINDS,
   selectCredential,
   toHttpError,

@@ -6,8 +6,10 @@ import {
   createAuthenticator,
   createTokenFormat,
   extractBearer,
+  fetchAuthorization,
   isCorsPreflight,
   MAX_BEARER_TOKEN_LENGTH,
+  nodeAuthorization,
   selectCredential,
   toHttpError,
 } from '../src/index.js';
@@ -24,6 +26,8 @@ describe('extractBearer', () => {
     ['no header in the array', []],
     ['another scheme', 'Basic dXNlcjpwYXNz'],
     ['a scheme that merely starts with bearer', `Bearerx ${token}`],
+    ['another scheme with auth-params', 'Digest username="bearer", realm="api"'],
+    ['another scheme, then a comma and a non-bearer word', 'Basic abc, Bearerish x'],
   ])('%s → missing', (_name, header) => {
     expect(extractBearer(header)).toEqual({ ok: false, reason: 'missing' });
   });
@@ -57,6 +61,10 @@ describe('extractBearer', () => {
     ['two headers', [`Bearer ${token}`, `Bearer ${token}`]],
     ['over-long', `Bearer ${'a'.repeat(MAX_BEARER_TOKEN_LENGTH + 1)}`],
     ['trailing no-break space', `Bearer ${token}\u00a0`],
+    ['two headers joined by Fetch Headers', `Bearer ${token}, Bearer ${token}`],
+    ['another scheme, then a bearer credential (joined headers)', `Basic abc, Bearer ${token}`],
+    ['an empty header, then a bearer one (joined headers)', `, bearer ${token}`],
+    ['two headers, one empty', ['', `Bearer ${token}`]],
   ])('%s → malformed', (_name, header) => {
     const result = extractBearer(header);
     expect(result.ok).toBe(false);
@@ -66,6 +74,78 @@ describe('extractBearer', () => {
   it('accepts a token exactly at the length limit', () => {
     const long = 'a'.repeat(MAX_BEARER_TOKEN_LENGTH);
     expect(extractBearer(`Bearer ${long}`)).toEqual({ ok: true, token: long });
+  });
+});
+
+describe('nodeAuthorization', () => {
+  const req = (authorization: string | undefined, rawHeaders?: string[]) => ({
+    headers: { authorization },
+    rawHeaders,
+  });
+
+  it('returns the parsed header itself when it is sent once or not at all', () => {
+    const header = `Bearer ${token}`;
+    const rawHeaders = ['Host', 'x', 'AUTHORIZATION', header, 'Accept', '*/*'];
+    expect(nodeAuthorization(req(header, rawHeaders))).toBe(header);
+    expect(nodeAuthorization(req(undefined, ['Host', 'x']))).toBeUndefined();
+    expect(nodeAuthorization(req(header))).toBe(header);
+  });
+
+  it('returns every value when Authorization is repeated, in any case, even with equal values', () => {
+    const a = `Bearer ${token}`;
+    const rawHeaders = ['authorization', a, 'Host', 'x', 'AuThOrIzAtIoN', a];
+    // node:http keeps only the first in req.headers.
+    expect(nodeAuthorization(req(a, rawHeaders))).toEqual([a, a]);
+    const result = extractBearer(nodeAuthorization(req(a, rawHeaders)));
+    expect(result).toMatchObject({ ok: false, reason: 'malformed' });
+    expect(result.ok === false && result.description).toBe('More than one Authorization header');
+  });
+
+  it('does not count names that only look alike', () => {
+    const rawHeaders = ['authorization', 'Bearer a', 'x-authorizatio', 'b', 'authorizatioN2', 'c'];
+    expect(nodeAuthorization(req('Bearer a', rawHeaders))).toBe('Bearer a');
+    expect(nodeAuthorization(req('Bearer a', [...rawHeaders, 'Proxy-Authorization', 'd']))).toBe(
+      'Bearer a',
+    );
+  });
+});
+
+describe('fetchAuthorization', () => {
+  const incoming = (rawHeaders: string[]) => ({
+    headers: { authorization: rawHeaders[1] },
+    rawHeaders,
+  });
+
+  it('splits a joined value back into the headers node received', () => {
+    const node = incoming(['authorization', 'Basic a', 'Authorization', 'Basic b']);
+    expect(fetchAuthorization('Basic a, Basic b', node)).toEqual(['Basic a', 'Basic b']);
+    // The upgrade path of @hono/node-server keeps only the first, as node's req.headers does.
+    expect(fetchAuthorization('Basic a', node)).toEqual(['Basic a', 'Basic b']);
+    const empty = incoming(['authorization', '', 'Authorization', `Bearer ${token}`]);
+    expect(fetchAuthorization('', empty)).toEqual(['', `Bearer ${token}`]);
+    expect(extractBearer(fetchAuthorization('Basic a, Basic b', node))).toMatchObject({
+      reason: 'malformed',
+    });
+  });
+
+  it('reads only rawHeaders, never the lazily built headers of the node request', () => {
+    const lazy = {
+      rawHeaders: ['Host', 'x', 'Authorization', `Bearer ${token}`],
+      get headers(): never {
+        throw new Error('incoming.headers was read');
+      },
+    };
+    expect(fetchAuthorization(`Bearer ${token}`, lazy)).toBe(`Bearer ${token}`);
+  });
+
+  it('keeps the Fetch value when it is not the join of the node headers (a rewritten request)', () => {
+    const node = incoming(['authorization', 'Basic a', 'Authorization', 'Basic b']);
+    expect(fetchAuthorization('Basic c, Basic d', node)).toBe('Basic c, Basic d');
+    expect(fetchAuthorization(undefined, node)).toBeUndefined();
+    expect(fetchAuthorization(`Bearer ${token}`, node)).toBe(`Bearer ${token}`);
+    const single = incoming(['authorization', `Bearer ${token}`]);
+    expect(fetchAuthorization(`Bearer ${token}`, single)).toBe(`Bearer ${token}`);
+    expect(fetchAuthorization('Basic a, Basic b')).toBe('Basic a, Basic b');
   });
 });
 

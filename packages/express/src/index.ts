@@ -10,6 +10,7 @@ import {
   DAEMON_KINDS,
   type HttpAuthError,
   isCorsPreflight,
+  nodeAuthorization,
   PAT_KINDS,
   type RequestAuth,
 } from '@authcache/core';
@@ -72,7 +73,7 @@ function middleware(options: ExpressBearerAuthOptions): RequestHandler {
       next(error);
       return;
     }
-    authenticate({ authorization: req.headers.authorization, token }).then((outcome) => {
+    authenticate({ authorization: nodeAuthorization(req), token }).then((outcome) => {
       if (!outcome.ok) return next(new AuthError(outcome.error));
       req.auth = outcome.auth;
       next();

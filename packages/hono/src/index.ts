@@ -8,8 +8,10 @@ import {
   type BearerAuthOptions,
   createAuthenticator,
   DAEMON_KINDS,
+  fetchAuthorization,
   type HttpAuthError,
   isCorsPreflight,
+  type NodeHeaderSource,
   PAT_KINDS,
   type RequestAuth,
 } from '@authcache/core';
@@ -60,8 +62,11 @@ function middleware(options: HonoBearerAuthOptions): MiddlewareHandler<AuthEnv> 
   return createMiddleware<AuthEnv>(async function authcache(c, next) {
     if (isCorsPreflight(c.req.method, c.req.header('Access-Control-Request-Method'))) return next();
     if (skip?.(c)) return next();
+    // Fetch `Headers` join repeated headers (or, on @hono/node-server upgrades, keep the
+    // first); the node request underneath tells whether several were sent.
+    const incoming = (c.env as { incoming?: NodeHeaderSource } | undefined)?.incoming;
     const outcome = await authenticate({
-      authorization: c.req.header('Authorization'),
+      authorization: fetchAuthorization(c.req.header('Authorization'), incoming),
       token: getToken?.(c),
     });
     if (!outcome.ok) throw toHttpException(outcome.error);

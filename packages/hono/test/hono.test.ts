@@ -44,6 +44,23 @@ describe('hono/combine', () => {
   });
 });
 
+describe('repeated Authorization headers without node underneath (Fetch Headers join them)', () => {
+  it.each([
+    ['Basic, then a valid bearer header', () => ['Basic dXNlcjpwYXNz', `Bearer ${pat}`]],
+    ['the same bearer header twice', () => [`Bearer ${pat}`, `Bearer ${pat}`]],
+    ['a valid bearer header, then Basic', () => [`Bearer ${pat}`, 'Basic dXNlcjpwYXNz']],
+  ])('%s → 400 invalid_request', async (_name, values) => {
+    const app = new Hono();
+    app.get('/', patAuth({ auth: db.auth }), (c) => c.json({ subject: c.var.auth.subject }));
+    const headers = new Headers();
+    for (const value of values()) headers.append('Authorization', value);
+    const res = await app.request('/', { headers });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('WWW-Authenticate')).toMatch(/error="invalid_request"/);
+    expect(await res.text()).not.toContain(pat);
+  });
+});
+
 describe('types and errors', () => {
   it('types c.var.auth from the middleware and from ContextVariableMap', async () => {
     const app = new Hono()

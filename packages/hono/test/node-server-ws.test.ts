@@ -78,4 +78,26 @@ describe('in front of upgradeWebSocket on @hono/node-server v2', () => {
       else expect(res.headers['www-authenticate']).toMatch(challenge);
     },
   );
+
+  it('two Authorization headers: the upgrade is refused with 400, as on express and koa', async () => {
+    // @hono/node-server joins them into "Basic …, Bearer …"; node's rawHeaders says there were two.
+    const ws = new WebSocket(url, {
+      headers: { Authorization: ['Basic dXNlcjpwYXNz', `Bearer ${pat}`] },
+    });
+    ws.on('error', () => {});
+    const res = await new Promise<{ statusCode?: number; headers: Record<string, unknown> }>(
+      (resolve, reject) => {
+        ws.once('unexpected-response', (_req, response) => {
+          resolve(response);
+          response.destroy();
+        });
+        ws.once('open', () => reject(new Error('upgraded with two Authorization headers')));
+      },
+    );
+    ws.terminate();
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['www-authenticate']).toBe(
+      'Bearer realm="api", error="invalid_request", error_description="More than one Authorization header"',
+    );
+  });
 });

@@ -10,6 +10,7 @@ import {
   DAEMON_KINDS,
   type HttpAuthError,
   isCorsPreflight,
+  nodeAuthorization,
   PAT_KINDS,
   type RequestAuth,
 } from '@authcache/core';
@@ -49,7 +50,7 @@ function middleware(options: KoaBearerAuthOptions): AuthMiddleware {
     if (isCorsPreflight(ctx.method, ctx.get('Access-Control-Request-Method'))) return next();
     if (skip?.(context)) return next();
     const outcome = await authenticate({
-      authorization: ctx.req.headers.authorization,
+      authorization: nodeAuthorization(ctx.req),
       token: getToken?.(context),
     });
     if (outcome.ok) {

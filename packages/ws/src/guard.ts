@@ -7,6 +7,7 @@ import {
   type HttpErrorOptions,
   type JwtOptions,
   type Logger,
+  nodeAuthorization,
   type RequestAuth,
   selectCredential,
   type TokenKinds,
@@ -46,10 +47,18 @@ export interface UpgradeGuardOptions {
   path?: string | ((pathname: string) => boolean);
   /**
    * The server that completes accepted handshakes; it must be created with `noServer: true`.
-   * Its `handleProtocols` is wrapped with {@link selectBearerProtocol} so a token offered as a
-   * subprotocol is never echoed. Default: `new WebSocketServer({ noServer: true })`.
+   * Its `handleProtocols` is wrapped with {@link selectBearerProtocol}: it only ever sees, and
+   * may only answer, offers that are neither `bearer`, nor the token after it, nor shaped like
+   * a credential. Default: `new WebSocketServer({ noServer: true })`.
    */
   wss?: WebSocketServer;
+  /**
+   * Subprotocols the app speaks, besides `bearer`: the answer is the client's first offer in
+   * this list (unless the `wss`'s own `handleProtocols` picks another). An offer that is not
+   * listed is never echoed, so a token offered without `bearer` never appears in the response.
+   * Default: none (the answer is `bearer` when offered, else no subprotocol).
+   */
+  protocols?: readonly string[];
   /**
    * Browser mode: accept an upgrade that carries no credential, and expect the first message
    * to be `{"type":"auth","token":"…"}` within `browserAuthTimeoutMs`. Answered
@@ -200,7 +209,10 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): UpgradeGuard {
   if (!wss.options.noServer) {
     throw new TypeError('createUpgradeGuard: options.wss must be created with noServer: true');
   }
-  wss.options.handleProtocols = selectBearerProtocol(wss.options.handleProtocols);
+  wss.options.handleProtocols = selectBearerProtocol(wss.options.handleProtocols, {
+    protocols: options.protocols,
+    tokenKinds: options.tokenKinds ?? auth.tokenKinds,
+  });
 
   const live: LiveConnections = createLiveConnections({
     auth,
@@ -325,7 +337,7 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): UpgradeGuard {
       reject(socket, 'malformed', 'The bearer subprotocol must be followed by a token');
       return true;
     }
-    const credential = selectCredential(req.headers.authorization, fromProtocol);
+    const credential = selectCredential(nodeAuthorization(req), fromProtocol);
     if (credential.ok) {
       upgradeWithToken(req, socket, head, credential.token).catch((error) => {
         logger.warn('authcache/ws: upgrade failed', { error: String(error) });

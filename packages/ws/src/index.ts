@@ -4,8 +4,10 @@ export {
   closeCode,
   closeReason,
 } from './close-codes.js';
+export type { HandleProtocols, ProtocolSelectionOptions } from './credentials.js';
 export {
   BEARER_PROTOCOL,
+  looksLikeCredential,
   offeredProtocols,
   protocolToken,
   selectBearerProtocol,

@@ -7,6 +7,7 @@ import {
   connect,
   createTestStore,
   type Harness,
+  handshake,
   nextMessage,
   openRaw,
   startHarness,
@@ -83,9 +84,72 @@ describe('token sources', () => {
     const { url } = await start();
     const { token } = await db.createToken('pat', 'bob');
     const { ws, responseHeaders } = await open(url, { protocols: ['chat', 'bearer', token] });
-    // ws picks the first offer by default; the wrapper keeps it away from the token.
-    expect(['bearer', 'chat']).toContain(ws.protocol);
+    // `chat` is not among the app's protocols: only `bearer` is answered.
+    expect(ws.protocol).toBe('bearer');
     expect(JSON.stringify(responseHeaders)).not.toContain(token);
+  });
+
+  it('never echoes a token offered as a subprotocol without bearer', async () => {
+    const { url } = await start();
+    const { token } = await db.createToken('pat', 'bob');
+    const header = { Authorization: `Bearer ${token}` };
+    // ws alone answers the first offer: the token.
+    const { ws, headers, result } = await handshake(url, [token, 'chat'], header);
+    opened.push(ws);
+    expect(headers['sec-websocket-protocol']).toBeUndefined();
+    expect(JSON.stringify(headers)).not.toContain(token);
+    // RFC 6455: the client offered subprotocols and got none, so it fails the handshake.
+    expect(result).toMatch(/no subprotocol/);
+  });
+
+  it('answers an offer from the protocols option, never a credential-shaped one', async () => {
+    const { url } = await start({ protocols: ['chat'] });
+    const { token } = await db.createToken('pat', 'bob');
+    const jwtShaped = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln';
+    for (const offers of [
+      [token, 'chat'],
+      [jwtShaped, 'chat'],
+      ['graphql-ws', 'chat', 'bearer', token],
+    ]) {
+      const headers: Record<string, string> = offers.includes('bearer')
+        ? {}
+        : { Authorization: `Bearer ${token}` };
+      const { ws, headers: answer, result } = await handshake(url, offers, headers);
+      opened.push(ws);
+      expect(result, offers.join()).toBe('open');
+      expect(answer['sec-websocket-protocol']).toBe('chat');
+      expect(JSON.stringify(answer)).not.toContain(token);
+    }
+  });
+
+  it('in browser mode, a token offered as the only subprotocol is not echoed', async () => {
+    const { url } = await start({ browserAuth: true });
+    const { token } = await db.createToken('pat', 'bob');
+    const { ws, headers, result } = await handshake(url, [token]);
+    opened.push(ws);
+    expect(headers['sec-websocket-protocol']).toBeUndefined();
+    expect(JSON.stringify(headers)).not.toContain(token);
+    expect(result).toMatch(/no subprotocol/);
+  });
+
+  it("never shows a credential-shaped offer to the app's handleProtocols", async () => {
+    const { WebSocketServer } = await import('ws');
+    const seen: string[][] = [];
+    const wss = new WebSocketServer({
+      noServer: true,
+      handleProtocols: (protocols) => {
+        seen.push([...protocols]);
+        return [...protocols][0] ?? false;
+      },
+    });
+    const { url } = await start({ wss });
+    const { token } = await db.createToken('pat', 'bob');
+    const { ws, headers } = await handshake(url, [token, 'graphql-ws'], {
+      Authorization: `Bearer ${token}`,
+    });
+    opened.push(ws);
+    expect(headers['sec-websocket-protocol']).toBe('graphql-ws');
+    expect(seen).toEqual([['graphql-ws']]);
   });
 
   it('lets the app pick one of its own subprotocols, never the token', async () => {
@@ -158,6 +222,25 @@ describe('rejections before the upgrade', () => {
       const rejection = await rejected(url, { headers: { Authorization: header } });
       expect(rejection.status, header).toBe(400);
       expect(rejection.headers['www-authenticate']).toContain('error="invalid_request"');
+    }
+  });
+
+  it('400 invalid_request for two Authorization headers, even equal ones (node keeps the first)', async () => {
+    const { url } = await start();
+    const { token } = await db.createToken('pat', 'erin');
+    const other = await db.createToken('pat', 'frank');
+    for (const values of [
+      [`Bearer ${token}`, `Bearer ${token}`],
+      [`Bearer ${token}`, `Bearer ${other.token}`],
+      [`Bearer ${token}`, 'Basic dXNlcjpwdw=='],
+      ['Basic dXNlcjpwdw==', `Bearer ${token}`],
+    ]) {
+      const rejection = await rejected(url, { headers: { Authorization: values } });
+      expect(rejection.status, values.join(' | ')).toBe(400);
+      expect(rejection.headers['www-authenticate']).toBe(
+        'Bearer realm="api", error="invalid_request", error_description="More than one Authorization header"',
+      );
+      expect(JSON.stringify(rejection)).not.toContain(token);
     }
   });
 

@@ -133,7 +133,7 @@ export interface Rejection {
 /** Opens a client; resolves with the open socket and its first message, or with the HTTP rejection. */
 export function connect(
   url: string,
-  options: { protocols?: string[]; headers?: Record<string, string> } = {},
+  options: { protocols?: string[]; headers?: Record<string, string | string[]> } = {},
 ): Promise<
   | { type: 'open'; ws: WebSocket; first: unknown; responseHeaders: IncomingMessage['headers'] }
   | { type: 'rejected'; rejection: Rejection }
@@ -161,6 +161,28 @@ export function connect(
       resolve({ type: 'open', ws, first: JSON.parse(data.toString()), responseHeaders }),
     );
     ws.once('error', reject);
+  });
+}
+
+/**
+ * The server's handshake answer as a `ws` client sees it: the 101's headers, then whether the
+ * client accepted them (`open`) or failed the handshake (`error`, e.g. over the subprotocol).
+ */
+export function handshake(
+  url: string,
+  protocols: string[],
+  headers: Record<string, string> = {},
+): Promise<{ ws: WebSocket; headers: IncomingMessage['headers']; result: 'open' | string }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, protocols, { headers });
+    let responseHeaders: IncomingMessage['headers'] = {};
+    ws.once('upgrade', (res) => {
+      responseHeaders = res.headers;
+    });
+    ws.once('open', () => resolve({ ws, headers: responseHeaders, result: 'open' }));
+    ws.once('error', (error) =>
+      resolve({ ws, headers: responseHeaders, result: `error: ${error.message}` }),
+    );
   });
 }
 
