@@ -7,26 +7,26 @@ export type {
   AuthOutcome,
   AuthPath,
   BearerAuthOptions,
-  CredentialResult,
   CredentialSources,
-  HttpAuthError,
-  HttpErrorOptions,
-  NodeHeaderSource,
   RequestAuth,
 } from './http.js';
 export {
   authPathOf,
   createAuthenticator,
   DAEMON_KINDS,
+  isCorsPreflight,
+  PAT_KINDS,
+} from './http.js';
+export type { CredentialResult, NodeHeaderSource } from './http-credentials.js';
+export {
   extractBearer,
   fetchAuthorization,
-  isCorsPreflight,
   MAX_BEARER_TOKEN_LENGTH,
   nodeAuthorization,
-  PAT_KINDS,
   selectCredential,
-  toHttpError,
-} from './http.js';
+} from './http-credentials.js';
+export type { HttpAuthError, HttpErrorOptions } from './http-errors.js';
+export { toHttpError } from './http-errors.js';
 export type {
   JwtClaimOptions,
   JwtJwksOptions,
