@@ -387,7 +387,7 @@ export const cases: readonly ConformanceCase[] = [
     headers: (f) => bearer(f.tokens.patBadChecksum),
     expect: () => ({ status: 401, wwwAuthenticate: invalidToken(/.+/) }),
   },
-  // daemonAuth (multica's DaemonAuth).
+  // daemonAuth: daemon tokens first, with a PAT fallback.
   {
     name: 'daemonAuth: daemon token → 200, path daemon_token, workspace and daemon ids',
     path: '/daemon',

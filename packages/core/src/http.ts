@@ -177,7 +177,7 @@ export interface BearerAuthOptions<Req> extends AuthMiddlewareOptions<Req> {
 /** Kinds `patAuth` accepts: personal access tokens (`mul_`). */
 export const PAT_KINDS: readonly string[] = Object.freeze(['pat']);
 /**
- * Kinds `daemonAuth` accepts, in multica's DaemonAuth order: daemon tokens (`mdt_`), then
+ * Kinds `daemonAuth` accepts, in daemon-auth order (see docs/glossary.md): daemon tokens (`mdt_`), then
  * personal access tokens (`mul_`); JWTs too when `jwt` is configured.
  */
 export const DAEMON_KINDS: readonly string[] = Object.freeze(['daemon', 'pat']);

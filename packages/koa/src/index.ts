@@ -82,7 +82,8 @@ export function patAuth(options: KoaAuthOptions): AuthMiddleware {
 }
 
 /**
- * multica's DaemonAuth: accepts daemon tokens (`mdt_…`, `path: 'daemon_token'`, with
+ * Daemon auth (a guard for daemon routes such as the heartbeat, with a PAT fallback for a user's
+ * own CLI): accepts daemon tokens (`mdt_…`, `path: 'daemon_token'`, with
  * `workspaceId` and `daemonId`), falls back to personal access tokens (`path: 'pat'`) and,
  * when `jwt` is set, JWTs (`path: 'jwt'`). On a warm cache it costs no store query.
  */
