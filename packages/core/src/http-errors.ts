@@ -115,3 +115,72 @@ export function toHttpError(
       };
   }
 }
+
+/** Marks every authcache auth error, whichever build (ESM, CommonJS) or adapter made it. */
+const AUTH_ERROR_BRAND: unique symbol = Symbol.for('authcache.AuthError') as never;
+
+/**
+ * What every adapter throws or passes on for a failed authentication, whatever its base class
+ * (Hono's is an `HTTPException`). Recognise it with {@link isAuthError}, not `instanceof`: a
+ * CommonJS and an ESM copy of the package are two classes, one brand.
+ */
+export interface AuthErrorLike extends Error {
+  /** 400 malformed request, 401 no/bad credentials, 403 missing scope, 503 store down. */
+  readonly status: HttpAuthError['status'];
+  /** The same as `status`, for frameworks that read `statusCode`. */
+  readonly statusCode: HttpAuthError['status'];
+  /** Stable machine-readable code: why authentication failed. Never changes meaning. */
+  readonly code: FailureReason;
+  /** `WWW-Authenticate` (400, 401, 403) or `Retry-After` (503): send them with the answer. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Always `true`: the message is safe to show (it never contains the token). */
+  readonly expose: true;
+  /** The full answer: status, headers, body and the RFC 6750 `error` code. */
+  readonly authError: HttpAuthError;
+}
+
+/** Gives `target` the fields and brand of an {@link AuthErrorLike}. For adapters' own classes. */
+export function brandAuthError<T extends Error>(
+  target: T,
+  error: HttpAuthError,
+): T & AuthErrorLike {
+  // Plain writable properties: error handlers (koa's among them) assign `err.status` back.
+  const fields = target as unknown as Record<string | symbol, unknown>;
+  fields.status = error.status;
+  fields.statusCode = error.status;
+  fields.code = error.reason;
+  fields.headers = error.headers;
+  fields.expose = true;
+  fields.authError = error;
+  Object.defineProperty(target, AUTH_ERROR_BRAND, { value: true });
+  return target as T & AuthErrorLike;
+}
+
+/** Whether `value` is an authcache auth error (from any adapter, ESM or CommonJS). */
+export function isAuthError(value: unknown): value is AuthErrorLike {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { [AUTH_ERROR_BRAND]?: unknown })[AUTH_ERROR_BRAND] === true
+  );
+}
+
+/**
+ * The error Express and Koa adapters raise for a failed authentication (Hono's is an
+ * `HTTPException` with the same fields). Express 5's final handler and Koa's default error
+ * handler both answer with its `status`, `headers` and message as they are.
+ */
+export class AuthError extends Error implements AuthErrorLike {
+  declare readonly status: HttpAuthError['status'];
+  declare readonly statusCode: HttpAuthError['status'];
+  declare readonly code: FailureReason;
+  declare readonly headers: Readonly<Record<string, string>>;
+  declare readonly expose: true;
+  declare readonly authError: HttpAuthError;
+
+  constructor(error: HttpAuthError) {
+    super(error.body);
+    this.name = 'AuthError';
+    brandAuthError(this, error);
+  }
+}

@@ -25,8 +25,8 @@ export {
   nodeAuthorization,
   selectCredential,
 } from './http-credentials.js';
-export type { HttpAuthError, HttpErrorOptions } from './http-errors.js';
-export { toHttpError } from './http-errors.js';
+export type { AuthErrorLike, HttpAuthError, HttpErrorOptions } from './http-errors.js';
+export { AuthError, brandAuthError, isAuthError, toHttpError } from './http-errors.js';
 export type {
   JwtClaimOptions,
   JwtJwksOptions,

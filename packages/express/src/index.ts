@@ -4,11 +4,11 @@
  * Express.
  */
 import {
+  AuthError,
   type AuthMiddlewareOptions,
   type BearerAuthOptions,
   createAuthenticator,
   DAEMON_KINDS,
-  type HttpAuthError,
   isCorsPreflight,
   nodeAuthorization,
   PAT_KINDS,
@@ -16,7 +16,19 @@ import {
 } from '@authcache/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
-export type { AuthPath, HttpAuthError, JwtOptions, RequestAuth } from '@authcache/core';
+export type {
+  AuthErrorLike,
+  AuthPath,
+  HttpAuthError,
+  JwtOptions,
+  RequestAuth,
+} from '@authcache/core';
+/**
+ * `AuthError` is what the middleware passes to `next(err)`: Express 5's final handler answers
+ * with its `status` and sets every entry of `headers` (`WWW-Authenticate`, `Retry-After`). In
+ * an error handler, recognise it with `isAuthError(err)` (works across ESM and CommonJS copies).
+ */
+export { AuthError, isAuthError } from '@authcache/core';
 
 declare global {
   namespace Express {
@@ -34,29 +46,6 @@ declare global {
 export type ExpressAuthOptions = AuthMiddlewareOptions<Request>;
 /** Options of `bearerAuth`: {@link ExpressAuthOptions} plus the accepted `kinds`. */
 export type ExpressBearerAuthOptions = BearerAuthOptions<Request>;
-
-/**
- * What the middleware passes to `next(err)`. Express 5's final handler answers with `status`
- * and sets every entry of `headers` (`WWW-Authenticate`, `Retry-After`); a custom error handler
- * can do the same, or use `authError` to render its own body.
- */
-export class AuthError extends Error {
-  readonly status: number;
-  readonly statusCode: number;
-  readonly headers: Readonly<Record<string, string>>;
-  /** The message is safe to show: it never contains the token. */
-  readonly expose = true;
-  readonly authError: HttpAuthError;
-
-  constructor(error: HttpAuthError) {
-    super(error.body);
-    this.name = 'AuthError';
-    this.status = error.status;
-    this.statusCode = error.status;
-    this.headers = error.headers;
-    this.authError = error;
-  }
-}
 
 function middleware(options: ExpressBearerAuthOptions): RequestHandler {
   const authenticate = createAuthenticator(options);

@@ -2,7 +2,7 @@ import { openPostgresAuth, type PostgresAuth } from '@authcache/conformance';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthError, daemonAuth, patAuth } from '../src/index.js';
+import { AuthError, daemonAuth, isAuthError, patAuth } from '../src/index.js';
 
 let db: PostgresAuth;
 let pat: string;
@@ -62,5 +62,25 @@ describe('express adapter', () => {
     );
     const res = await request(app).get('/');
     expect(res.status).toBe(500);
+  });
+});
+
+describe('express: one error surface', () => {
+  it('isAuthError narrows an unknown error to status, code and headers under --strict', async () => {
+    const app = express();
+    app.get('/', patAuth({ auth: db.auth }), (_req, res) => {
+      res.send('ok');
+    });
+    app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+      if (!isAuthError(err)) return next(err);
+      res.status(err.status).set(err.headers).json({ code: err.code, error: err.authError.error });
+    });
+    const missing = await request(app).get('/');
+    expect([missing.status, missing.body]).toEqual([401, { code: 'missing' }]);
+    expect(missing.headers['www-authenticate']).toBe('Bearer realm="api"');
+    const bad = await request(app).get('/').set('Authorization', 'Bearer mul_nope');
+    expect([bad.status, bad.body]).toEqual([401, { code: 'invalid', error: 'invalid_token' }]);
+    expect(isAuthError(new Error('other'))).toBe(false);
+    expect(isAuthError(null)).toBe(false);
   });
 });

@@ -4,8 +4,10 @@
  * Hono.
  */
 import {
+  type AuthErrorLike,
   type AuthMiddlewareOptions,
   type BearerAuthOptions,
+  brandAuthError,
   createAuthenticator,
   DAEMON_KINDS,
   fetchAuthorization,
@@ -19,7 +21,15 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { HTTPException } from 'hono/http-exception';
 
-export type { AuthPath, HttpAuthError, JwtOptions, RequestAuth } from '@authcache/core';
+export type {
+  AuthErrorLike,
+  AuthPath,
+  HttpAuthError,
+  JwtOptions,
+  RequestAuth,
+} from '@authcache/core';
+/** Recognises an `AuthError` from any adapter, ESM or CommonJS. */
+export { isAuthError } from '@authcache/core';
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -42,18 +52,37 @@ export type HonoAuthOptions = AuthMiddlewareOptions<Context>;
 export type HonoBearerAuthOptions = BearerAuthOptions<Context>;
 
 type Optional = { required: false };
+type Required = { required?: true };
 
 /**
- * The exception thrown on failure. Its response carries the status, `WWW-Authenticate` or
- * `Retry-After`, and a plain-text message; Hono's default error handler returns it as is. In a
- * custom `onError`, return `err.getResponse()` for `HTTPException`s to keep the headers.
+ * The exception thrown on failure: an `HTTPException` whose response carries the status,
+ * `WWW-Authenticate` or `Retry-After`, and a plain-text message, so Hono's default error handler
+ * returns it as is. It also has the fields every adapter's auth error has (`status`, `code`,
+ * `headers`, `authError`); `isAuthError(err)` recognises it. In a custom `onError`, return
+ * `err.getResponse()` to keep the headers.
  */
-export function toHttpException(error: HttpAuthError): HTTPException {
-  const res = new Response(error.body, {
-    status: error.status,
-    headers: { ...error.headers, 'Content-Type': 'text/plain; charset=UTF-8' },
-  });
-  return new HTTPException(error.status, { res, message: error.body, cause: error });
+export class AuthError extends HTTPException implements AuthErrorLike {
+  declare readonly status: HttpAuthError['status'];
+  declare readonly statusCode: HttpAuthError['status'];
+  declare readonly code: AuthErrorLike['code'];
+  declare readonly headers: Readonly<Record<string, string>>;
+  declare readonly expose: true;
+  declare readonly authError: HttpAuthError;
+
+  constructor(error: HttpAuthError) {
+    const res = new Response(error.body, {
+      status: error.status,
+      headers: { ...error.headers, 'Content-Type': 'text/plain; charset=UTF-8' },
+    });
+    super(error.status, { res, message: error.body, cause: error });
+    this.name = 'AuthError';
+    brandAuthError(this, error);
+  }
+}
+
+/** The {@link AuthError} for `error`, for code that runs core's authenticator itself. */
+export function toHttpException(error: HttpAuthError): AuthError {
+  return new AuthError(error);
 }
 
 function middleware(options: HonoBearerAuthOptions): MiddlewareHandler<AuthEnv> {
@@ -83,7 +112,9 @@ function middleware(options: HonoBearerAuthOptions): MiddlewareHandler<AuthEnv> 
  * @example app.use('/api/*', patAuth({ auth }));
  */
 export function patAuth(options: HonoAuthOptions & Optional): MiddlewareHandler<OptionalAuthEnv>;
-export function patAuth(options: HonoAuthOptions): MiddlewareHandler<AuthEnv>;
+export function patAuth(options: HonoAuthOptions & Required): MiddlewareHandler<AuthEnv>;
+/** With `required` only known at run time, `c.var.auth` may be unset. */
+export function patAuth(options: HonoAuthOptions): MiddlewareHandler<OptionalAuthEnv>;
 export function patAuth(options: HonoAuthOptions): MiddlewareHandler {
   return middleware({ ...options, kinds: PAT_KINDS });
 }
@@ -95,7 +126,9 @@ export function patAuth(options: HonoAuthOptions): MiddlewareHandler {
  * when `jwt` is set, JWTs (`path: 'jwt'`). On a warm cache it costs no store query.
  */
 export function daemonAuth(options: HonoAuthOptions & Optional): MiddlewareHandler<OptionalAuthEnv>;
-export function daemonAuth(options: HonoAuthOptions): MiddlewareHandler<AuthEnv>;
+export function daemonAuth(options: HonoAuthOptions & Required): MiddlewareHandler<AuthEnv>;
+/** With `required` only known at run time, `c.var.auth` may be unset. */
+export function daemonAuth(options: HonoAuthOptions): MiddlewareHandler<OptionalAuthEnv>;
 export function daemonAuth(options: HonoAuthOptions): MiddlewareHandler {
   return middleware({ ...options, kinds: DAEMON_KINDS });
 }
@@ -104,7 +137,9 @@ export function daemonAuth(options: HonoAuthOptions): MiddlewareHandler {
 export function bearerAuth(
   options: HonoBearerAuthOptions & Optional,
 ): MiddlewareHandler<OptionalAuthEnv>;
-export function bearerAuth(options: HonoBearerAuthOptions): MiddlewareHandler<AuthEnv>;
+export function bearerAuth(options: HonoBearerAuthOptions & Required): MiddlewareHandler<AuthEnv>;
+/** With `required` only known at run time, `c.var.auth` may be unset. */
+export function bearerAuth(options: HonoBearerAuthOptions): MiddlewareHandler<OptionalAuthEnv>;
 export function bearerAuth(options: HonoBearerAuthOptions): MiddlewareHandler {
   return middleware(options);
 }

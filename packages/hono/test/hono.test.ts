@@ -1,8 +1,17 @@
 import { openPostgresAuth, type PostgresAuth } from '@authcache/conformance';
 import { Hono } from 'hono';
 import { every, some } from 'hono/combine';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearerAuth, daemonAuth, patAuth, type toHttpException } from '../src/index.js';
+import { HTTPException } from 'hono/http-exception';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import {
+  AuthError,
+  bearerAuth,
+  daemonAuth,
+  isAuthError,
+  patAuth,
+  type RequestAuth,
+  toHttpException,
+} from '../src/index.js';
 
 let db: PostgresAuth;
 let pat: string;
@@ -91,5 +100,60 @@ describe('types and errors', () => {
 
   it('throws at creation without an auth cache', () => {
     expect(() => patAuth({} as never)).toThrow(TypeError);
+  });
+});
+
+describe('hono: one error surface and honest types', () => {
+  it('throws an AuthError (an HTTPException) that isAuthError narrows under --strict', async () => {
+    const app = new Hono();
+    app.use('/*', patAuth({ auth: db.auth }));
+    app.get('/', (c) => c.text('ok'));
+    app.onError((err, c) => {
+      if (!isAuthError(err)) return c.text('boom', 500);
+      return c.json(
+        { code: err.code, error: err.authError.error ?? null },
+        err.status,
+        err.headers,
+      );
+    });
+    const missing = await app.request('/');
+    expect([missing.status, await missing.json()]).toEqual([401, { code: 'missing', error: null }]);
+    expect(missing.headers.get('WWW-Authenticate')).toBe('Bearer realm="api"');
+    const bad = await app.request('/', bearer('mul_nope'));
+    expect([bad.status, await bad.json()]).toEqual([
+      401,
+      { code: 'invalid', error: 'invalid_token' },
+    ]);
+    const thrown = toHttpException({
+      status: 503,
+      headers: { 'Retry-After': '5' },
+      body: 'x',
+      reason: 'unavailable',
+    });
+    expect(thrown).toBeInstanceOf(HTTPException);
+    expect(thrown).toBeInstanceOf(AuthError);
+    expect([isAuthError(thrown), thrown.code, thrown.getResponse().status]).toEqual([
+      true,
+      'unavailable',
+      503,
+    ]);
+  });
+
+  it('`required` known only at run time types c.var.auth as optional, and no header is not a 500', async () => {
+    const required: boolean = process.env.AUTHCACHE_NEVER_SET === 'yes';
+    const app = new Hono();
+    app.get('/', patAuth({ auth: db.auth, required }), (c) => {
+      expectTypeOf(c.var.auth).toEqualTypeOf<RequestAuth | undefined>();
+      return c.json({ subject: c.var.auth?.subject ?? null });
+    });
+    app.get('/always', patAuth({ auth: db.auth }), (c) => {
+      expectTypeOf(c.var.auth).toEqualTypeOf<RequestAuth>();
+      return c.json({ subject: c.var.auth.subject });
+    });
+    const anonymous = await app.request('/');
+    expect([anonymous.status, await anonymous.json()]).toEqual([200, { subject: null }]);
+    const signedIn = await app.request('/', bearer(pat));
+    expect(await signedIn.json()).toEqual({ subject: 'u1' });
+    expect((await app.request('/always')).status).toBe(401);
   });
 });

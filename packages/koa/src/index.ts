@@ -4,6 +4,7 @@
  * Koa.
  */
 import {
+  AuthError,
   type AuthMiddlewareOptions,
   type BearerAuthOptions,
   createAuthenticator,
@@ -16,7 +17,19 @@ import {
 } from '@authcache/core';
 import type { Context, Middleware, Next } from 'koa';
 
-export type { AuthPath, HttpAuthError, JwtOptions, RequestAuth } from '@authcache/core';
+export type {
+  AuthErrorLike,
+  AuthPath,
+  HttpAuthError,
+  JwtOptions,
+  RequestAuth,
+} from '@authcache/core';
+/**
+ * `AuthError` is what the middleware throws: Koa's default error handler answers with its
+ * `status`, `headers` and message. In your own error middleware, recognise it with
+ * `isAuthError(err)` (works across ESM and CommonJS copies).
+ */
+export { AuthError, isAuthError } from '@authcache/core';
 
 /** What the middleware adds to `ctx.state`. */
 export interface AuthState {
@@ -61,13 +74,9 @@ function middleware(options: KoaBearerAuthOptions): AuthMiddleware {
       ctx.state.authError = outcome.error;
       return next();
     }
-    // Headers must travel on the error: koa's error handler drops headers set before a throw.
-    // `expose` so the safe message is the body for 503 too (http-errors hides 5xx messages).
-    ctx.throw(outcome.error.status, outcome.error.body, {
-      headers: outcome.error.headers,
-      expose: true,
-      authError: outcome.error,
-    });
+    // Headers travel on the error (koa's error handler drops headers set before a throw), and
+    // `expose` makes the safe message the body for 503 too (koa hides 5xx messages otherwise).
+    throw new AuthError(outcome.error);
   };
 }
 

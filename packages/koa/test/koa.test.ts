@@ -3,7 +3,7 @@ import { openPostgresAuth, type PostgresAuth } from '@authcache/conformance';
 import Koa from 'koa';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AuthState, daemonAuth, patAuth } from '../src/index.js';
+import { type AuthState, daemonAuth, isAuthError, patAuth } from '../src/index.js';
 
 let db: PostgresAuth;
 let pat: string;
@@ -73,6 +73,50 @@ describe('koa adapter', () => {
       );
       expect(denied.text).toBe('The access token is invalid');
       expect(seen).toEqual([401]);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('koa: one error surface', () => {
+  it('throws an AuthError that isAuthError narrows (status, code, headers) under --strict', async () => {
+    const app = new Koa<AuthState>();
+    app.use(async (ctx, next) => {
+      try {
+        await next();
+      } catch (err: unknown) {
+        if (!isAuthError(err)) throw err;
+        ctx.status = err.status;
+        ctx.set(err.headers);
+        ctx.body = { code: err.code, error: err.authError.error ?? null };
+      }
+    });
+    app.use(patAuth({ auth: db.auth }));
+    app.use((ctx) => {
+      ctx.body = 'ok';
+    });
+    const server = serve(app);
+    try {
+      const missing = await request(server).get('/');
+      expect([missing.status, missing.body]).toEqual([401, { code: 'missing', error: null }]);
+      expect(missing.headers['www-authenticate']).toBe('Bearer realm="api"');
+      const bad = await request(server).get('/').set('Authorization', 'Bearer mul_nope');
+      expect([bad.status, bad.body]).toEqual([401, { code: 'invalid', error: 'invalid_token' }]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("without a handler of the app's own, koa answers the AuthError's status, headers and message", async () => {
+    const app = new Koa<AuthState>();
+    app.use(patAuth({ auth: db.auth }));
+    const server = serve(app);
+    try {
+      const res = await request(server).get('/').set('Authorization', 'Bearer mul_nope');
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
+      expect(res.text).toBe('The access token is invalid');
     } finally {
       server.close();
     }
