@@ -102,4 +102,3 @@ export function bearerAuth(options: HonoBearerAuthOptions): MiddlewareHandler<Au
 export function bearerAuth(options: HonoBearerAuthOptions): MiddlewareHandler {
   return middleware(options);
 }
-export * from './sigv4.js';
