@@ -302,7 +302,9 @@ describe('installed with npm outside the workspace', () => {
     expect(help.stdout).toContain('migrate');
   });
 
-  it('works without the optional peers (no PGlite, no @authcache/sigv4)', { timeout: 120_000 }, async () => {
+  it('works without the optional peers (no PGlite, no @authcache/sigv4)', {
+    timeout: 120_000,
+  }, async () => {
     const installed = readdirSync(join(minimalApp, 'node_modules', '@authcache')).sort();
     expect(installed).toEqual(['core', 'express', 'pg']);
     expect(readdirSync(join(minimalApp, 'node_modules'))).not.toContain('@electric-sql');
