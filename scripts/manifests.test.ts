@@ -117,8 +117,10 @@ describe('optional parts live behind subpaths', () => {
   });
 
   it('@authcache/pg exports createEmbeddedDb from /embedded only, with PGlite an optional peer', async () => {
-    const main = await import('@authcache/pg');
-    const embedded = await import('@authcache/pg/embedded');
+    // Through variables: the root package does not depend on the packages (vitest aliases them).
+    const [mainEntry, embeddedEntry] = ['@authcache/pg', '@authcache/pg/embedded'];
+    const main = await import(mainEntry);
+    const embedded = await import(embeddedEntry);
     expect(main).not.toHaveProperty('createEmbeddedDb');
     expect(typeof embedded.createEmbeddedDb).toBe('function');
     const manifest = packages.find((p) => p.dir === 'pg')!.manifest;
