@@ -8,7 +8,8 @@ import {
   S3_MOUNT,
   type S3Response,
 } from '@authcache/example-shared';
-import { daemonAuth, patAuth, sigv4Auth } from '@authcache/express';
+import { daemonAuth, patAuth } from '@authcache/express';
+import { sigv4Auth } from '@authcache/express/sigv4';
 import { verifiedNodeBody } from '@authcache/sigv4';
 import express, { type ErrorRequestHandler, type Response } from 'express';
 

@@ -9,7 +9,8 @@ import {
   S3_MOUNT,
   type S3Response,
 } from '@authcache/example-shared';
-import { daemonAuth, patAuth, type SigV4Env, sigv4Auth } from '@authcache/hono';
+import { daemonAuth, patAuth } from '@authcache/hono';
+import { type SigV4Env, sigv4Auth } from '@authcache/hono/sigv4';
 import { verifiedWebBody } from '@authcache/sigv4';
 import { getRequestListener } from '@hono/node-server';
 import { type Context, Hono } from 'hono';

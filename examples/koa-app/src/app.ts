@@ -8,7 +8,8 @@ import {
   S3_MOUNT,
   type S3Response,
 } from '@authcache/example-shared';
-import { type AuthState, daemonAuth, patAuth, type SigV4State, sigv4Auth } from '@authcache/koa';
+import { type AuthState, daemonAuth, patAuth } from '@authcache/koa';
+import { type SigV4State, sigv4Auth } from '@authcache/koa/sigv4';
 import { verifiedNodeBody } from '@authcache/sigv4';
 import Router from '@koa/router';
 import parseBody from 'co-body';

@@ -6,7 +6,6 @@ import {
   type SharedTier,
 } from '@authcache/core';
 import {
-  createEmbeddedDb,
   migrate,
   type PgAccessKeyStore,
   type PgTokenStore,
@@ -14,6 +13,7 @@ import {
   pgBus,
   pgTokenStore,
 } from '@authcache/pg';
+import { createEmbeddedDb } from '@authcache/pg/embedded';
 import { redisBus, redisTier } from '@authcache/redis';
 import {
   type AccessKeys,

@@ -1,13 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type AuthCache, createAuthCache, createJwtVerifier } from '@authcache/core';
-import {
-  createEmbeddedDb,
-  type EmbeddedDb,
-  migrate,
-  type PgTokenStore,
-  pgTokenStore,
-} from '@authcache/pg';
+import { migrate, type PgTokenStore, pgTokenStore } from '@authcache/pg';
+import { createEmbeddedDb, type EmbeddedDb } from '@authcache/pg/embedded';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { createPool, dropSchema, freshSchemaName, startProxy } from './postgres.js';
 

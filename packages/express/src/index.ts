@@ -100,4 +100,3 @@ export function daemonAuth(options: ExpressAuthOptions): RequestHandler {
 export function bearerAuth(options: ExpressBearerAuthOptions): RequestHandler {
   return middleware(options);
 }
-export * from './sigv4.js';

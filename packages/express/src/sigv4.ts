@@ -16,6 +16,11 @@ declare global {
   namespace Express {
     interface Request {
       /**
+       * The identity `sigv4Auth` accepted (`path: 'sigv4'`). Declared here too (as in the main
+       * entry) so that the `/sigv4` entry's types stand alone.
+       */
+      auth?: RequestAuth;
+      /**
        * The accepted SigV4 request, set by `sigv4Auth`. For S3, read the body through
        * `verifiedNodeBody(req, req.sigv4)` (it decodes aws-chunked uploads and checks the
        * signed payload hash or checksum trailer).

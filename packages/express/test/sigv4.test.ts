@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { readNodeBody, verifiedNodeBody } from '@authcache/sigv4';
 import express from 'express';
 import { sdkScenario } from '../../sigv4/test/sdk-scenario.js';
-import { sigv4Auth } from '../src/index.js';
+import { sigv4Auth } from '../src/sigv4.js';
 
 sdkScenario('express 5 with sigv4Auth', async (fixture) => {
   const app = express();

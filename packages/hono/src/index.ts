@@ -143,4 +143,3 @@ export function bearerAuth(options: HonoBearerAuthOptions): MiddlewareHandler<Op
 export function bearerAuth(options: HonoBearerAuthOptions): MiddlewareHandler {
   return middleware(options);
 }
-export * from './sigv4.js';

@@ -5,7 +5,7 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { sdkScenario } from '../../sigv4/test/sdk-scenario.js';
-import { type SigV4Env, sigv4Auth } from '../src/index.js';
+import { type SigV4Env, sigv4Auth } from '../src/sigv4.js';
 
 sdkScenario('hono on @hono/node-server with sigv4Auth', async (fixture) => {
   const app = new Hono<SigV4Env>();

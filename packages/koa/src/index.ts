@@ -104,4 +104,3 @@ export function daemonAuth(options: KoaAuthOptions): AuthMiddleware {
 export function bearerAuth(options: KoaBearerAuthOptions): AuthMiddleware {
   return middleware(options);
 }
-export * from './sigv4.js';

@@ -3,6 +3,8 @@
  * in `@authcache/sigv4`; this file only moves values in and out of Koa.
  */
 import type { Identity, RequestAuth } from '@authcache/core';
+// The package's own name, not './index.js': the built sigv4.d.cts then reaches index.d.cts.
+import type { AuthState } from '@authcache/koa';
 import {
   prepareSigV4Auth,
   type SigV4AuthOptions,
@@ -11,7 +13,6 @@ import {
   verifyNodeRequest,
 } from '@authcache/sigv4';
 import type { Middleware } from 'koa';
-import type { AuthState } from './index.js';
 
 /** What `sigv4Auth` adds to `ctx.state`. */
 export interface SigV4State extends AuthState {

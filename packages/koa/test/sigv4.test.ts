@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { readNodeBody, verifiedNodeBody } from '@authcache/sigv4';
 import Koa from 'koa';
 import { sdkScenario } from '../../sigv4/test/sdk-scenario.js';
-import { type SigV4State, sigv4Auth } from '../src/index.js';
+import { type SigV4State, sigv4Auth } from '../src/sigv4.js';
 
 sdkScenario('koa 3 with sigv4Auth', async (fixture) => {
   const dynamoAuth = sigv4Auth(fixture.dynamoOptions);

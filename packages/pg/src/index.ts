@@ -7,8 +7,6 @@ export type {
 export { pgAccessKeyStore } from './access-keys.js';
 export type { PgBus, PgBusOptions, PgBusStats } from './bus.js';
 export { INVALIDATION_CHANNEL, pgBus } from './bus.js';
-export type { EmbeddedDb, EmbeddedDbOptions } from './embedded.js';
-export { createEmbeddedDb } from './embedded.js';
 export type { MigrateOptions, MigrateResult } from './migrate.js';
 export { migrate } from './migrate.js';
 export type { Migration } from './migrations.js';

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuthCache } from '@authcache/core';
 import { afterAll, expect, it } from 'vitest';
-import { createEmbeddedDb, migrate, pgTokenStore } from '../src/index.js';
+import { createEmbeddedDb } from '../src/embedded.js';
+import { migrate, pgTokenStore } from '../src/index.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'authcache-pglite-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));

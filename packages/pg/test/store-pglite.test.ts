@@ -1,4 +1,4 @@
-import { createEmbeddedDb } from '../src/index.js';
+import { createEmbeddedDb } from '../src/embedded.js';
 import { storeContract } from './contract.js';
 
 storeContract('PGlite (createEmbeddedDb)', async () => {

@@ -7,7 +7,8 @@ import {
   createAuthCache,
   type TokenStore,
 } from '@authcache/core';
-import { createEmbeddedDb, migrate, type PgTokenStore, pgTokenStore } from '@authcache/pg';
+import { migrate, type PgTokenStore, pgTokenStore } from '@authcache/pg';
+import { createEmbeddedDb } from '@authcache/pg/embedded';
 import WebSocket from 'ws';
 import { createUpgradeGuard, type UpgradeGuard, type UpgradeGuardOptions } from '../src/index.js';
 
