@@ -1,5 +1,10 @@
 import { type Fixture, JWT_SECRET, STOPPED_JWKS_OPTIONS, signHs256 } from './fixture.js';
-import type { TestHeaders } from './run.js';
+
+/**
+ * Request headers of a case. An array value is sent as that many separate header lines (node's
+ * http client, and supertest on top of it, do so).
+ */
+export type TestHeaders = Record<string, string | string[]>;
 
 /** Which middleware a route uses, with core option values (the adapter adds its own getToken/skip). */
 export interface RouteSpec {

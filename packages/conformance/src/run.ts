@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cases, type RouteSpec, routes } from './cases.js';
+import { cases, type RouteSpec, routes, type TestHeaders } from './cases.js';
+
+export type { TestHeaders } from './cases.js';
+
 import { createFixture, type Fixture } from './fixture.js';
 
 /** A response as every adapter's client reports it; header names lower-case. */
@@ -8,12 +11,6 @@ export interface TestResponse {
   readonly headers: Readonly<Record<string, string | undefined>>;
   readonly text: string;
 }
-
-/**
- * Request headers of a case. An array value is sent as that many separate header lines (node's
- * http client, and supertest on top of it, do so).
- */
-export type TestHeaders = Record<string, string | string[]>;
 
 /** Speaks real HTTP to an app listening on a port (supertest, or node:http). */
 export interface TestClient {
