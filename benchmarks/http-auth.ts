@@ -12,7 +12,7 @@ import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { migrate, pgTokenStore } from '@authcache/pg';
+import { createPgTokenStore, migrate } from '@authcache/pg';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import type { ServerStats, Variant } from './http-server.js';
@@ -357,7 +357,7 @@ export async function benchHttpAuth(): Promise<void> {
       for (const variant of variants) {
         const schema = schemaOf(variant);
         await migrate(setup, { schema });
-        const store = pgTokenStore({ db: setup, schema });
+        const store = createPgTokenStore({ db: setup, schema });
         const created = await Promise.all(
           Array.from({ length: config.tokens }, (_, i) =>
             store.createPat({ userId: `user-${i}`, name: `bench-${i}` }),

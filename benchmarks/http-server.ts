@@ -10,7 +10,7 @@ import { hash } from 'node:crypto';
 import type { Server } from 'node:http';
 import { type AuthCache, createAuthCache } from '@authcache/core';
 import { patAuth } from '@authcache/express';
-import { pgTokenStore } from '@authcache/pg';
+import { createPgTokenStore } from '@authcache/pg';
 import express, {
   type NextFunction,
   type Request,
@@ -83,7 +83,7 @@ function peerAuth(): RequestHandler {
 async function authMiddleware(): Promise<RequestHandler> {
   if (variant === 'floor') return (_req, _res, next) => next();
   if (variant === 'peer') return peerAuth();
-  const store = pgTokenStore({ db: pool, schema });
+  const store = createPgTokenStore({ db: pool, schema });
   if (variant === 'authcache') {
     auth = createAuthCache({ store });
     return patAuth({ auth });
@@ -93,7 +93,7 @@ async function authMiddleware(): Promise<RequestHandler> {
   redis = await loaded.connect(process.env.REDIS_URL!);
   auth = createAuthCache({
     store,
-    tier: loaded.redisTier({ redis, prefix: process.env.BENCH_REDIS_PREFIX! }),
+    tier: loaded.createRedisTier({ redis, prefix: process.env.BENCH_REDIS_PREFIX! }),
   });
   return patAuth({ auth });
 }

@@ -1,21 +1,21 @@
 // The Redis tier for the benchmark's "L1 + Redis" variant, on a client configured the way
 // @authcache/redis recommends (fail fast: no offline queue, one retry).
 import type { SharedTier } from '@authcache/core';
-import { redisTier } from '@authcache/redis';
+import { createRedisTier } from '@authcache/redis';
 import { Redis } from 'ioredis';
 
 /** The part of an ioredis client the benchmark uses. */
 export type RedisClientLike = Redis;
 
 export interface LoadedRedisTier {
-  redisTier(options: { redis: Redis; prefix: string }): SharedTier;
+  createRedisTier(options: { redis: Redis; prefix: string }): SharedTier;
   /** A connected ioredis client with the options the redis package recommends (fail fast). */
   connect(url: string): Promise<Redis>;
 }
 
 export async function loadRedisTier(): Promise<LoadedRedisTier | null> {
   return {
-    redisTier,
+    createRedisTier,
     async connect(url) {
       const redis = new Redis(url, {
         enableOfflineQueue: false,

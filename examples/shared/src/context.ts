@@ -6,15 +6,15 @@ import {
   type SharedTier,
 } from '@authcache/core';
 import {
+  createPgAccessKeyStore,
+  createPgBus,
+  createPgTokenStore,
   migrate,
   type PgAccessKeyStore,
   type PgTokenStore,
-  pgAccessKeyStore,
-  pgBus,
-  pgTokenStore,
 } from '@authcache/pg';
 import { createEmbeddedDb } from '@authcache/pg/embedded';
-import { redisBus, redisTier } from '@authcache/redis';
+import { createRedisBus, createRedisTier } from '@authcache/redis';
 import {
   type AccessKeys,
   type CachedSigV4VerifierOptions,
@@ -153,18 +153,18 @@ export async function createExampleContext(
       // An idle client that loses its connection must not crash the app; queries still fail (503).
       pool.on('error', () => {});
       closers.push(() => pool.end());
-      store = pgTokenStore({ db: pool, schema });
-      accessKeyStore = pgAccessKeyStore({ db: pool, schema });
+      store = createPgTokenStore({ db: pool, schema });
+      accessKeyStore = createPgAccessKeyStore({ db: pool, schema });
       database = 'postgres';
       // Revocations by other instances, or by SQL straight in the database, reach this one.
-      buses.push(pgBus({ pool, schema }));
+      buses.push(createPgBus({ pool, schema }));
       busNames.push('postgres');
     } else {
       const db = await createEmbeddedDb();
       closers.push(() => db.close());
       await migrate(db);
-      store = pgTokenStore({ db });
-      accessKeyStore = pgAccessKeyStore({ db });
+      store = createPgTokenStore({ db });
+      accessKeyStore = createPgAccessKeyStore({ db });
       database = 'pglite';
     }
     if (env.REDIS_URL) {
@@ -181,8 +181,8 @@ export async function createExampleContext(
       closers.push(() => redis.quit().catch(() => redis.disconnect()));
       await redis.connect();
       const prefix = env.REDIS_PREFIX || 'authcache:';
-      tier = redisTier({ redis, prefix });
-      buses.push(redisBus({ redis, stream: `${prefix}invalidations` }));
+      tier = createRedisTier({ redis, prefix });
+      buses.push(createRedisBus({ redis, stream: `${prefix}invalidations` }));
       busNames.push('redis');
     }
     const auth = createAuthCache({

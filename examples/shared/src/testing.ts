@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { generateToken } from '@authcache/core';
-import { pgTokenStore } from '@authcache/pg';
+import { createPgTokenStore } from '@authcache/pg';
 import { generateAccessKeyId, generateSecretAccessKey } from '@authcache/sigv4';
 import {
   AbortMultipartUploadCommand,
@@ -827,7 +827,7 @@ export function defineExampleSmokeTests(options: {
         });
 
         it("DELETE /api/tokens/:id of another user's token is 404 and leaves it working", async () => {
-          const store = pgTokenStore({ db: pool!, schema });
+          const store = createPgTokenStore({ db: pool!, schema });
           const other = await store.createPat({ userId: 'someone-else', name: 'theirs' });
           const res = await request(`/api/tokens/${other.id}`, {
             method: 'DELETE',

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { generateToken } from '@authcache/core';
-import { migrate, pgTokenStore } from '@authcache/pg';
+import { createPgTokenStore, migrate } from '@authcache/pg';
 import pg from 'pg';
 import { expect, it } from 'vitest';
 import { seedTokens } from '../src/context.js';
@@ -57,7 +57,7 @@ it('seeds SEED_PAT / SEED_DAEMON_TOKEN when another instance inserts them betwee
   const pool = new pg.Pool({ connectionString: DATABASE_URL });
   try {
     await migrate(pool, { schema });
-    const store = pgTokenStore({ db: pool, schema });
+    const store = createPgTokenStore({ db: pool, schema });
     const env = { SEED_PAT: generateToken('pat'), SEED_DAEMON_TOKEN: generateToken('daemon') };
     await seedTokens(store, env); // the other instance
     // This instance checked before the other one inserted: its first lookups see nothing.

@@ -69,8 +69,8 @@ export const CONNECTION_OPTIONS = `Connection:
 
 export const REDIS_OPTIONS = `Redis (optional; announce on the Redis bus and tombstone the Redis tier too):
   --redis-url URL      Redis URL (default: $REDIS_URL; unset = Postgres only)
-  --redis-prefix P     key prefix of the app's redisTier (default: authcache:)
-  --redis-stream K     stream key of the app's redisBus (default: authcache:invalidations)`;
+  --redis-prefix P     key prefix of the app's createRedisTier (default: authcache:)
+  --redis-stream K     stream key of the app's createRedisBus (default: authcache:invalidations)`;
 
 /** `--database-url` and `--schema`, taken by every command that connects. */
 export const connectionOptions: Readonly<Record<string, OptionSpec>> = {

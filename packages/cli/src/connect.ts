@@ -6,8 +6,8 @@ import {
   type Logger,
   type SharedTier,
 } from '@authcache/core';
-import { type PgTokenStore, pgBus, pgTokenStore, quoteSchema } from '@authcache/pg';
-import { redisBus, redisTier } from '@authcache/redis';
+import { createPgBus, createPgTokenStore, type PgTokenStore, quoteSchema } from '@authcache/pg';
+import { createRedisBus, createRedisTier } from '@authcache/redis';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { type Context, OperationalError, str, UsageError } from './command.js';
@@ -105,7 +105,7 @@ function notMigrated(schema: string): OperationalError {
 
 /** The token store the apps use, with the CLI's schema and pepper. */
 export function storeFor(ctx: Context, pool: pg.Pool): PgTokenStore {
-  return pgTokenStore({ db: pool, schema: schemaOf(ctx), pepper: pepper(ctx) });
+  return createPgTokenStore({ db: pool, schema: schemaOf(ctx), pepper: pepper(ctx) });
 }
 
 /** Whether `schema.table` exists (a migration created it). */
@@ -141,8 +141,8 @@ export async function connectRedis(url: string): Promise<Redis> {
 }
 
 /**
- * Runs `fn` with a short-lived auth cache over the store: buses `pgBus` (when `withPgBus`) and,
- * with a Redis URL, `redisBus` plus `redisTier`. A failed shared-tier write or publish is an
+ * Runs `fn` with a short-lived auth cache over the store: buses `createPgBus` (when `withPgBus`) and,
+ * with a Redis URL, `createRedisBus` plus `createRedisTier`. A failed shared-tier write or publish is an
  * error: the caller must know that some instances may not have heard of the change.
  */
 export async function withAuth<T>(
@@ -164,7 +164,13 @@ export async function withAuth<T>(
   const buses: InvalidationBus[] = [];
   if (withPgBus) {
     buses.push(
-      pgBus({ pool, schema, logger, pruneIntervalMs: 0, applicationName: 'authcache-cli-bus' }),
+      createPgBus({
+        pool,
+        schema,
+        logger,
+        pruneIntervalMs: 0,
+        applicationName: 'authcache-cli-bus',
+      }),
     );
   }
   let redis: Redis | undefined;
@@ -172,14 +178,14 @@ export async function withAuth<T>(
   const url = redisUrl(ctx);
   if (url !== undefined) {
     redis = await connectRedis(url);
-    tier = redisTier({
+    tier = createRedisTier({
       redis,
       prefix: str(ctx, 'redis-prefix') ?? 'authcache:',
       timeoutMs: 2_000,
       breaker: false,
     });
     buses.push(
-      redisBus({
+      createRedisBus({
         redis,
         stream: str(ctx, 'redis-stream') ?? 'authcache:invalidations',
         logger,

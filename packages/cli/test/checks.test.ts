@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type AuthCache, createAuthCache, type InvalidationEvent } from '@authcache/core';
-import { migrate, pgAccessKeyStore, pgBus, pgTokenStore } from '@authcache/pg';
+import { createPgAccessKeyStore, createPgBus, createPgTokenStore, migrate } from '@authcache/pg';
 import { createPool, dropSchema, freshSchemaName } from '@authcache/testkit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,17 +98,19 @@ describe('invalidate checks --kind and --hash', { timeout: 90_000 }, () => {
   });
 
   it("accepts every kind the system's stores hold, with hashes shaped like theirs", async () => {
-    const tokens = pgTokenStore({ db: pool, schema });
-    const accessKeys = pgAccessKeyStore({ db: pool, schema });
+    const tokens = createPgTokenStore({ db: pool, schema });
+    const accessKeys = createPgAccessKeyStore({ db: pool, schema });
     const samples: Record<string, string> = {
       pat: tokens.hashToken(`mul_${randomUUID()}`),
-      daemon: pgTokenStore({ db: pool, schema, pepper: 'p' }).hashToken(`mdt_${randomUUID()}`),
+      daemon: createPgTokenStore({ db: pool, schema, pepper: 'p' }).hashToken(
+        `mdt_${randomUUID()}`,
+      ),
       sigv4: 'AKIAIOSFODNN7EXAMPLE',
     };
     expect(Object.keys(samples).sort()).toEqual([...tokens.kinds, ...accessKeys.kinds].sort());
     const auth = createAuthCache({
       store: tokens,
-      bus: pgBus({ pool, schema, logger: quiet, pruneIntervalMs: 0 }),
+      bus: createPgBus({ pool, schema, logger: quiet, pruneIntervalMs: 0 }),
       logger: quiet,
     });
     try {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { run } from '@authcache/cli';
 import { type AuthCache, createAuthCache, type InvalidationEvent } from '@authcache/core';
-import { migrations, type PgTokenStore, pgBus, pgTokenStore } from '@authcache/pg';
-import { redisBus, redisTier } from '@authcache/redis';
+import { createPgBus, createPgTokenStore, migrations, type PgTokenStore } from '@authcache/pg';
+import { createRedisBus, createRedisTier } from '@authcache/redis';
 import { createPool, DATABASE_URL, dropSchema, freshSchemaName } from '@authcache/testkit';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -27,7 +27,7 @@ const closing: Array<() => Promise<unknown> | unknown> = [];
 
 beforeAll(async () => {
   pool = createPool();
-  store = pgTokenStore({ db: pool, schema });
+  store = createPgTokenStore({ db: pool, schema });
   redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   redis.on('error', () => {});
   await redis.connect();
@@ -175,9 +175,9 @@ describe('authcache token', { timeout: 90_000 }, () => {
     expect(created.token.startsWith(String(rows[0]!.tokenPrefix))).toBe(true);
   });
 
-  it('revoke reaches a running instance through pgBus', async () => {
+  it('revoke reaches a running instance through createPgBus', async () => {
     const created = await createPat(['--user', 'carol', '--name', 'old']);
-    const bus = pgBus({ pool, schema, logger: quiet, pruneIntervalMs: 0 });
+    const bus = createPgBus({ pool, schema, logger: quiet, pruneIntervalMs: 0 });
     const auth = createAuthCache({ store, bus, logger: quiet });
     closing.push(() => auth.close());
     await auth.ready();
@@ -195,10 +195,10 @@ describe('authcache token', { timeout: 90_000 }, () => {
     expect(again.stderr).toContain('already revoked');
   });
 
-  it('revoke with REDIS_URL reaches an instance on redisBus and tombstones the Redis tier', async () => {
+  it('revoke with REDIS_URL reaches an instance on createRedisBus and tombstones the Redis tier', async () => {
     const created = await createPat(['--user', 'dave', '--name', 'cache']);
-    const tier = redisTier({ redis, prefix: redisPrefix });
-    const bus = redisBus({ redis, stream: redisStream, logger: quiet });
+    const tier = createRedisTier({ redis, prefix: redisPrefix });
+    const bus = createRedisBus({ redis, stream: redisStream, logger: quiet });
     const auth = createAuthCache({ store, tier, bus, logger: quiet });
     closing.push(() => auth.close());
     await auth.ready();
@@ -238,16 +238,16 @@ describe('authcache token', { timeout: 90_000 }, () => {
 });
 
 describe('authcache invalidate', { timeout: 90_000 }, () => {
-  it('announces on pgBus and on the Redis bus', async () => {
+  it('announces on createPgBus and on the Redis bus', async () => {
     const hash = 'a'.repeat(64);
     const pgAuth = createAuthCache({
       store,
-      bus: pgBus({ pool, schema, logger: quiet, pruneIntervalMs: 0 }),
+      bus: createPgBus({ pool, schema, logger: quiet, pruneIntervalMs: 0 }),
       logger: quiet,
     });
     const redisAuth = createAuthCache({
       store,
-      bus: redisBus({ redis, stream: redisStream, logger: quiet }),
+      bus: createRedisBus({ redis, stream: redisStream, logger: quiet }),
       logger: quiet,
     });
     closing.push(

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type AuthCache, createAuthCache, createJwtVerifier } from '@authcache/core';
-import { migrate, type PgTokenStore, pgTokenStore } from '@authcache/pg';
+import { createPgTokenStore, migrate, type PgTokenStore } from '@authcache/pg';
 import { createEmbeddedDb, type EmbeddedDb } from '@authcache/pg/embedded';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { createPool, dropSchema, freshSchemaName, startProxy } from './postgres.js';
@@ -107,7 +107,7 @@ function flipChecksum(token: string): string {
 export async function createFixture(): Promise<Fixture> {
   const db: EmbeddedDb = await createEmbeddedDb();
   await migrate(db);
-  const store = pgTokenStore({ db });
+  const store = createPgTokenStore({ db });
   const auth = createAuthCache({ store, logger: { warn() {} } });
   const lateAuth = createAuthCache({
     store,
@@ -138,7 +138,7 @@ export async function createFixture(): Promise<Fixture> {
   const downSchema = freshSchemaName('conformance_down');
   const downPool = createPool({ connectionString: proxy.url, connectionTimeoutMillis: 2_000 });
   await migrate(downPool, { schema: downSchema });
-  const downStore = pgTokenStore({ db: downPool, schema: downSchema });
+  const downStore = createPgTokenStore({ db: downPool, schema: downSchema });
   const patOnDownStore = (await downStore.createPat({ userId: 'user-1', name: 'x' })).token;
   proxy.cut();
   const downAuth = createAuthCache({ store: downStore, logger: { warn() {} } });

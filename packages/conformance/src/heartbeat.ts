@@ -1,5 +1,5 @@
 import { type AuthCache, createAuthCache } from '@authcache/core';
-import { migrate, pgTokenStore } from '@authcache/pg';
+import { createPgTokenStore, migrate } from '@authcache/pg';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -47,7 +47,7 @@ export function runHeartbeat(harness: AdapterHarness): void {
       pool = createPool({ max: 1 });
       reader = createPool({ max: 1 });
       await migrate(pool, { schema });
-      const store = pgTokenStore({ db: pool, schema });
+      const store = createPgTokenStore({ db: pool, schema });
       token = (await store.createDaemonToken({ workspaceId: 'ws-1', daemonId: 'd-1' })).token;
       auth = createAuthCache({
         store,

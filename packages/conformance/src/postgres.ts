@@ -1,5 +1,5 @@
 import { type AuthCache, type AuthCacheOptions, createAuthCache } from '@authcache/core';
-import { migrate, type PgTokenStore, pgTokenStore } from '@authcache/pg';
+import { createPgTokenStore, migrate, type PgTokenStore } from '@authcache/pg';
 import { createPool, dropSchema, freshSchemaName } from '@authcache/testkit';
 import type pg from 'pg';
 
@@ -14,7 +14,7 @@ export {
   startProxy,
 } from '@authcache/testkit';
 
-/** An auth cache over `pgTokenStore` in a private schema of the shared Postgres. */
+/** An auth cache over `createPgTokenStore` in a private schema of the shared Postgres. */
 export interface PostgresAuth {
   readonly auth: AuthCache;
   readonly store: PgTokenStore;
@@ -29,7 +29,7 @@ export async function openPostgresAuth(
   const schema = freshSchemaName(label);
   const pool = createPool();
   await migrate(pool, { schema });
-  const store = pgTokenStore({ db: pool, schema });
+  const store = createPgTokenStore({ db: pool, schema });
   const auth = createAuthCache({ store, ...options });
   return {
     auth,

@@ -1,7 +1,7 @@
 import type { Identity, TokenStore } from '@authcache/core';
 import { type Queryable, quoteSchema } from './queryable.js';
 
-/** Options of {@link pgAccessKeyStore}. */
+/** Options of {@link createPgAccessKeyStore}. */
 export interface PgAccessKeyStoreOptions {
   /** A `pg.Pool`, `pg.Client` or PGlite instance. Required. */
   db: Queryable;
@@ -72,9 +72,11 @@ interface AccessKeyDbRow {
 }
 
 /** Creates a {@link PgAccessKeyStore}. Database errors propagate (the auth cache answers `unavailable`). */
-export function pgAccessKeyStore(options: PgAccessKeyStoreOptions): PgAccessKeyStore {
+export function createPgAccessKeyStore(options: PgAccessKeyStoreOptions): PgAccessKeyStore {
   if (!options?.db || typeof options.db.query !== 'function') {
-    throw new TypeError('pgAccessKeyStore: options.db must have a query(text, params) method');
+    throw new TypeError(
+      'createPgAccessKeyStore: options.db must have a query(text, params) method',
+    );
   }
   const { db } = options;
   const schemaName = options.schema ?? 'public';

@@ -13,10 +13,10 @@ import { quoteSchema } from './queryable.js';
 /** The channel the invalidation triggers (migrations `0003`, `0005`) notify on. */
 export const INVALIDATION_CHANNEL = 'authcache_invalidation';
 
-/** Options of {@link pgBus}. Every time is in milliseconds. */
+/** Options of {@link createPgBus}. Every time is in milliseconds. */
 export interface PgBusOptions {
   /**
-   * The application's `pg.Pool` (the one `pgTokenStore` uses). The bus opens one more,
+   * The application's `pg.Pool` (the one `createPgTokenStore` uses). The bus opens one more,
    * dedicated connection with the pool's settings for `LISTEN`, and uses the pool for
    * catch-up, pruning and publishing.
    */
@@ -141,9 +141,9 @@ const MAX_PENDING = 10_000;
  * `publish()` logs only `invalidated` messages (`auth.invalidate()`); revocations reach the log
  * through the triggers when the store's `revoke` updates the row.
  */
-export function pgBus(options: PgBusOptions): PgBus {
+export function createPgBus(options: PgBusOptions): PgBus {
   const { pool } = options;
-  if (!pool) throw new TypeError('pgBus: options.pool is required');
+  if (!pool) throw new TypeError('createPgBus: options.pool is required');
   const schemaName = options.schema ?? 'public';
   const schema = quoteSchema(schemaName);
   const table = `${schema}.authcache_invalidation`;
@@ -157,7 +157,7 @@ export function pgBus(options: PgBusOptions): PgBus {
   const healthCheckIntervalMs = options.healthCheckIntervalMs ?? 30_000;
   const origin = options.origin ?? randomUUID();
   const logger: Logger = options.logger ?? console;
-  if (!(retentionMs > 0)) throw new TypeError('pgBus: retentionMs must be positive');
+  if (!(retentionMs > 0)) throw new TypeError('createPgBus: retentionMs must be positive');
   // Rows are pruned `retentionMs` after a pruner saw them committed: an instance away for
   // nearly that long may have lost some. The margin covers the time to ask.
   const flushAfterMs = retentionMs - Math.min(1_000, retentionMs / 10);
@@ -397,7 +397,7 @@ export function pgBus(options: PgBusOptions): PgBus {
     },
 
     async start(h) {
-      if (handlers) throw new Error('pgBus: already started');
+      if (handlers) throw new Error('createPgBus: already started');
       handlers = h;
       closed = false;
       const delays = backoff();

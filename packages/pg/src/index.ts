@@ -4,9 +4,9 @@ export type {
   PgAccessKeyStore,
   PgAccessKeyStoreOptions,
 } from './access-keys.js';
-export { pgAccessKeyStore } from './access-keys.js';
+export { createPgAccessKeyStore } from './access-keys.js';
 export type { PgBus, PgBusOptions, PgBusStats } from './bus.js';
-export { INVALIDATION_CHANNEL, pgBus } from './bus.js';
+export { createPgBus, INVALIDATION_CHANNEL } from './bus.js';
 export type { MigrateOptions, MigrateResult } from './migrate.js';
 export { migrate } from './migrate.js';
 export type { Migration } from './migrations.js';
@@ -23,4 +23,4 @@ export type {
   PgTokenStore,
   PgTokenStoreOptions,
 } from './store.js';
-export { pgTokenStore } from './store.js';
+export { createPgTokenStore } from './store.js';

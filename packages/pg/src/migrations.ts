@@ -75,7 +75,7 @@ CREATE INDEX IF NOT EXISTS daemon_token_workspace_id_idx
 `,
   },
   {
-    // The durable backstop of pgBus: every change that makes a cached identity wrong (revoked,
+    // The durable backstop of createPgBus: every change that makes a cached identity wrong (revoked,
     // row deleted, expires_at shortened, token_hash changed) is logged and announced with
     // pg_notify, whoever made it — the app, the CLI or a plain SQL UPDATE. Touches of
     // last_used_at do not fire the trigger (WHEN clause), so the hot write path pays nothing.
@@ -171,7 +171,7 @@ CREATE TRIGGER authcache_invalidate_delete
     // SQL-revoked key stayed valid until the TTL. This re-points every trigger at one function
     // that covers them all, through the same log + pg_notify path.
     //
-    // It also makes the log catch-up exact (see pgBus): each row records the id of the
+    // It also makes the log catch-up exact (see createPgBus): each row records the id of the
     // transaction that wrote it (`xid`, a 64-bit xid8), so a reader can tell, from a snapshot,
     // which rows may still commit later, whatever their id or timestamp. `created_at` becomes the
     // time of the insert (clock_timestamp()), not the start of its transaction.

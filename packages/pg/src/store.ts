@@ -8,7 +8,7 @@ import {
 } from '@authcache/core';
 import { type Queryable, quoteSchema } from './queryable.js';
 
-/** Options of {@link pgTokenStore}. */
+/** Options of {@link createPgTokenStore}. */
 export interface PgTokenStoreOptions {
   /** Where the tables live: a `pg.Pool`, `pg.Client` or PGlite instance. Required. */
   db: Queryable;
@@ -163,9 +163,9 @@ interface DaemonRow {
  * PGlite. Database errors propagate (the auth cache answers `unavailable`); input that cannot
  * name a token (an id that is not a uuid, a kind the store does not hold) is "not found".
  */
-export function pgTokenStore(options: PgTokenStoreOptions): PgTokenStore {
+export function createPgTokenStore(options: PgTokenStoreOptions): PgTokenStore {
   if (!options?.db || typeof options.db.query !== 'function') {
-    throw new TypeError('pgTokenStore: options.db must have a query(text, params) method');
+    throw new TypeError('createPgTokenStore: options.db must have a query(text, params) method');
   }
   const { db } = options;
   const schemaName = options.schema ?? 'public';

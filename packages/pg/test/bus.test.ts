@@ -8,12 +8,12 @@ import {
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createPgAccessKeyStore,
+  createPgBus,
+  createPgTokenStore,
   migrate,
   type PgBus,
   type PgTokenStore,
-  pgAccessKeyStore,
-  pgBus,
-  pgTokenStore,
 } from '../src/index.js';
 import { createPool, DATABASE_URL, dropSchema, freshSchemaName } from './helpers.js';
 
@@ -21,7 +21,7 @@ import { createPool, DATABASE_URL, dropSchema, freshSchemaName } from './helpers
 // neighbour; a bus that is broken or slow fails every attempt.
 const LATENCY_RETRY = { retry: 1 };
 
-// pgBus against the shared Postgres, in this file's own schema: several auth caches in one
+// createPgBus against the shared Postgres, in this file's own schema: several auth caches in one
 // process, each with its own pool and its own LISTEN connection, like separate instances.
 
 const quiet = { warn() {} };
@@ -34,7 +34,7 @@ beforeAll(async () => {
   schema = freshSchemaName('bus');
   admin = createPool({ max: 2 });
   await migrate(admin, { schema });
-  store = pgTokenStore({ db: admin, schema });
+  store = createPgTokenStore({ db: admin, schema });
 });
 
 afterAll(async () => {
@@ -52,8 +52,8 @@ interface Instance {
 
 /** Tokens and access keys (kind `sigv4`, keyed by access key id), as the sigv4 package routes them. */
 function combinedStore(db: pg.Pool): TokenStore {
-  const tokens = pgTokenStore({ db, schema });
-  const keys = pgAccessKeyStore({ db, schema });
+  const tokens = createPgTokenStore({ db, schema });
+  const keys = createPgAccessKeyStore({ db, schema });
   const pick = (kind: string): TokenStore => (kind === 'sigv4' ? keys : tokens);
   return {
     hashToken: tokens.hashToken,
@@ -63,9 +63,11 @@ function combinedStore(db: pg.Pool): TokenStore {
   };
 }
 
-async function instance(busOptions: Partial<Parameters<typeof pgBus>[0]> = {}): Promise<Instance> {
+async function instance(
+  busOptions: Partial<Parameters<typeof createPgBus>[0]> = {},
+): Promise<Instance> {
   const pool = createPool({ max: 2 });
-  const bus = pgBus({ pool, schema, logger: quiet, ...busOptions });
+  const bus = createPgBus({ pool, schema, logger: quiet, ...busOptions });
   const auth = createAuthCache({
     store: combinedStore(pool),
     bus,
@@ -145,7 +147,7 @@ async function stallableProxy() {
   };
 }
 
-describe('pgBus', () => {
+describe('createPgBus', () => {
   it(
     'carries a direct-SQL revoke to every instance within 100 ms (p99 of 200)',
     LATENCY_RETRY,
@@ -180,7 +182,7 @@ describe('pgBus', () => {
       }
       const p99 = percentile(latencies, 99);
       console.log(
-        `pgBus direct-SQL revoke → slowest of 3 instances rejects: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${Math.max(...latencies).toFixed(2)} ms (200 revokes)`,
+        `createPgBus direct-SQL revoke → slowest of 3 instances rejects: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${Math.max(...latencies).toFixed(2)} ms (200 revokes)`,
       );
       expect(p99).toBeLessThanOrEqual(100);
     },
@@ -327,7 +329,7 @@ describe('pgBus', () => {
     const proxy = await stallableProxy();
     const proxied = createPool({ connectionString: proxy.url, max: 1 });
     const pool = createPool({ max: 2 });
-    const bus = pgBus({
+    const bus = createPgBus({
       pool: proxied,
       schema,
       healthCheckIntervalMs: 100,
@@ -336,7 +338,7 @@ describe('pgBus', () => {
       logger: quiet,
     });
     const auth = createAuthCache({
-      store: pgTokenStore({ db: pool, schema }),
+      store: createPgTokenStore({ db: pool, schema }),
       bus,
       ttl: 60_000,
       logger: quiet,
@@ -401,7 +403,7 @@ describe('pgBus', () => {
   });
 
   it('prunes rows seen committed longer ago than the retention', async () => {
-    const bus = pgBus({ pool: admin, schema, retentionMs: 60_000, logger: quiet });
+    const bus = createPgBus({ pool: admin, schema, retentionMs: 60_000, logger: quiet });
     await admin.query(
       `INSERT INTO "${schema}".authcache_invalidation (kind, token_hash, reason, created_at, visible_at)
         VALUES ('pat', 'old-1', 'revoked', now() - interval '2 minutes', now() - interval '2 minutes'),
@@ -424,7 +426,7 @@ describe('pgBus', () => {
   it('starts no pruning when closed while start() is connecting', async () => {
     const pool = createPool({ max: 1 });
     const warnings: string[] = [];
-    const bus = pgBus({
+    const bus = createPgBus({
       pool,
       schema,
       pruneIntervalMs: 5,
@@ -446,7 +448,7 @@ describe('pgBus', () => {
     await migrate(admin, { schema: staging });
     const pool = createPool({ max: 1 });
     const failed: string[] = [];
-    const bus = pgBus({
+    const bus = createPgBus({
       pool,
       schema: target,
       retryDelayMs: 20,
@@ -476,7 +478,7 @@ describe('pgBus', () => {
     await migrate(admin, { schema: other });
     try {
       const a = await instance();
-      const otherStore = pgTokenStore({ db: admin, schema: other });
+      const otherStore = createPgTokenStore({ db: admin, schema: other });
       const { id } = await otherStore.createPat({ userId: 'u', name: 'x' });
       const received = a.bus.stats().received;
       await admin.query(
@@ -541,7 +543,7 @@ describe('pgBus', () => {
 
   it('announces access keys revoked, changed or deleted in SQL under sigv4:<access key id>', async () => {
     const [a, b] = [await instance(), await instance()];
-    const keys = pgAccessKeyStore({ db: admin, schema });
+    const keys = createPgAccessKeyStore({ db: admin, schema });
     const newKey = async () => {
       const accessKeyId = `AKIA${Math.random().toString(36).slice(2, 18).toUpperCase().padEnd(16, 'Q')}`;
       await keys.insertAccessKey({

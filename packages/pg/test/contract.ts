@@ -2,10 +2,10 @@ import { createHmac, hash } from 'node:crypto';
 import { createTokenFormat, generateToken } from '@authcache/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createPgTokenStore,
   migrate,
   migrations,
   type PgTokenStore,
-  pgTokenStore,
   type Queryable,
 } from '../src/index.js';
 
@@ -33,11 +33,11 @@ function counting(db: Queryable): Queryable & { statements: string[] } {
 }
 
 /**
- * The behaviour every `pgTokenStore` must show, whatever runs under it. Called once per driver
+ * The behaviour every `createPgTokenStore` must show, whatever runs under it. Called once per driver
  * (real Postgres, PGlite) with a factory that opens a fresh database/schema.
  */
 export function storeContract(label: string, open: () => Promise<ContractTarget>): void {
-  describe(`pgTokenStore contract on ${label}`, () => {
+  describe(`createPgTokenStore contract on ${label}`, () => {
     let target: ContractTarget;
     let db: Queryable;
     let schema: string;
@@ -48,7 +48,7 @@ export function storeContract(label: string, open: () => Promise<ContractTarget>
       target = await open();
       ({ db, schema } = target);
       firstMigration = (await migrate(db, { schema })).applied;
-      store = pgTokenStore({ db, schema });
+      store = createPgTokenStore({ db, schema });
     });
     afterAll(async () => {
       await target?.close();
@@ -212,7 +212,7 @@ export function storeContract(label: string, open: () => Promise<ContractTarget>
       };
       const t1 = new Date('2030-01-01T00:00:00.000Z');
       const spy = counting(db);
-      const spied = pgTokenStore({ db: spy, schema });
+      const spied = createPgTokenStore({ db: spy, schema });
       await spied.touch('pat', [a.id, b.id, a.id], t1, new Date(t1.getTime() - 60_000));
       expect(spy.statements).toHaveLength(1);
       expect(spy.statements[0]).toMatch(/^\s*UPDATE/);
@@ -323,7 +323,7 @@ export function storeContract(label: string, open: () => Promise<ContractTarget>
 
     it('with a pepper, stores HMAC-SHA256 hashes that differ from plain SHA-256', async () => {
       const pepper = 'server-side-pepper';
-      const peppered = pgTokenStore({ db, schema, pepper });
+      const peppered = createPgTokenStore({ db, schema, pepper });
       const created = await peppered.createPat({ userId: 'pepper', name: 'p' });
       const hmac = createHmac('sha256', pepper).update(created.token).digest('hex');
       expect(peppered.hashToken(created.token)).toBe(hmac);
@@ -369,7 +369,7 @@ export function storeContract(label: string, open: () => Promise<ContractTarget>
         pat: { prefix: 'mul_', acceptLegacyHex: true },
         daemon: { prefix: 'dmn_' },
       };
-      const legacyStore = pgTokenStore({ db, schema, tokenKinds });
+      const legacyStore = createPgTokenStore({ db, schema, tokenKinds });
       const legacy = `mul_${'0123456789abcdef'.repeat(3).slice(0, 40)}`;
       const created = await legacyStore.createPat({ userId: 'legacy', name: 'l', token: legacy });
       expect(created.tokenPrefix).toBe('mul_0123');
@@ -387,7 +387,7 @@ export function storeContract(label: string, open: () => Promise<ContractTarget>
 
     it('validates inputs and schema names (no identifier injection)', async () => {
       for (const bad of ['x"; DROP TABLE t; --', 'a b', '', '1abc', 'a'.repeat(64), 'pub"lic']) {
-        expect(() => pgTokenStore({ db, schema: bad })).toThrow(TypeError);
+        expect(() => createPgTokenStore({ db, schema: bad })).toThrow(TypeError);
         await expect(migrate(db, { schema: bad })).rejects.toThrow(TypeError);
       }
       await expect(store.createPat({ userId: '', name: 'x' })).rejects.toThrow(TypeError);
@@ -400,7 +400,7 @@ export function storeContract(label: string, open: () => Promise<ContractTarget>
     });
 
     it('propagates database errors (the auth cache turns them into unavailable)', async () => {
-      const unmigrated = pgTokenStore({ db, schema: `${schema}_missing` });
+      const unmigrated = createPgTokenStore({ db, schema: `${schema}_missing` });
       await expect(unmigrated.findByHash('pat', sha256('x'))).rejects.toThrow();
       await expect(
         unmigrated.revoke('pat', '00000000-0000-0000-0000-000000000000'),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createAuthCache } from '@authcache/core';
 import { afterAll, expect, it } from 'vitest';
 import { createEmbeddedDb } from '../src/embedded.js';
-import { migrate, pgTokenStore } from '../src/index.js';
+import { createPgTokenStore, migrate } from '../src/index.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'authcache-pglite-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -15,13 +15,13 @@ it('persists tokens and migrations under dataDir across restarts', {
 }, async () => {
   const first = await createEmbeddedDb({ dataDir });
   expect((await migrate(first)).applied.length).toBeGreaterThan(0);
-  const created = await pgTokenStore({ db: first }).createPat({ userId: 'disk', name: 'd' });
+  const created = await createPgTokenStore({ db: first }).createPat({ userId: 'disk', name: 'd' });
   await first.close();
 
   const second = await createEmbeddedDb({ dataDir });
   try {
     expect((await migrate(second)).applied).toEqual([]);
-    const store = pgTokenStore({ db: second });
+    const store = createPgTokenStore({ db: second });
     const auth = createAuthCache({ store });
     const result = await auth.resolve('pat', created.token);
     expect(result.ok && result.identity).toMatchObject({ tokenId: created.id, subject: 'disk' });

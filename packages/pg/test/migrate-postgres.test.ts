@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Migration, migrate, migrations, pgTokenStore } from '../src/index.js';
+import { createPgTokenStore, type Migration, migrate, migrations } from '../src/index.js';
 import { createPool, DATABASE_URL, dropSchema, freshSchemaName } from './helpers.js';
 
 const schemas: string[] = [];
@@ -74,7 +74,7 @@ describe('migrate on real Postgres', () => {
       expect(rows).toHaveLength(0);
       // Still works afterwards, and the pool's connection was not left inside a transaction.
       expect((await migrate(pool, { schema })).applied).toEqual(migrations.map((m) => m.id));
-      const store = pgTokenStore({ db: pool, schema });
+      const store = createPgTokenStore({ db: pool, schema });
       const created = await store.createPat({ userId: 'u', name: 'n' });
       expect((await store.findByHash('pat', store.hashToken(created.token)))?.tokenId).toBe(
         created.id,

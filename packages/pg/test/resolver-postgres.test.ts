@@ -1,7 +1,7 @@
 import { createAuthCache, generateToken, type Identity } from '@authcache/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, type PgTokenStore, pgTokenStore } from '../src/index.js';
+import { createPgTokenStore, migrate, type PgTokenStore } from '../src/index.js';
 import {
   createPool,
   DATABASE_URL,
@@ -50,7 +50,7 @@ beforeAll(async () => {
   schema = freshSchemaName('resolver');
   storePool = createPool({ max: 1, idleTimeoutMillis: 0, options: '-c enable_seqscan=off' });
   await migrate(storePool, { schema });
-  store = pgTokenStore({ db: storePool, schema });
+  store = createPgTokenStore({ db: storePool, schema });
   reader = new pg.Client({ connectionString: DATABASE_URL });
   await reader.connect();
 });
@@ -99,7 +99,7 @@ async function lastUsedAt(id: string): Promise<Date | null> {
   return rows[0].last_used_at;
 }
 
-describe('createAuthCache over pgTokenStore, counted at the database', () => {
+describe('createAuthCache over createPgTokenStore, counted at the database', () => {
   it('the counting method sees every store statement', async () => {
     const created = await store.createPat({ userId: 'calibrate', name: 'c' });
     const before = await stats();
@@ -269,7 +269,7 @@ describe('createAuthCache over pgTokenStore, counted at the database', () => {
       max: 2,
       connectionTimeoutMillis: 5_000,
     });
-    const viaProxy = pgTokenStore({ db: pool, schema });
+    const viaProxy = createPgTokenStore({ db: pool, schema });
     const warm = await store.createPat({ userId: 'outage', name: 'warm' });
     const cold = await store.createPat({ userId: 'outage', name: 'cold' });
     const unknown = generateToken('pat');
@@ -311,7 +311,7 @@ describe('createAuthCache over pgTokenStore, counted at the database', () => {
   });
 
   it('a peppered store and its auth cache agree on hashes', async () => {
-    const peppered = pgTokenStore({ db: storePool, schema, pepper: 'resolver-pepper' });
+    const peppered = createPgTokenStore({ db: storePool, schema, pepper: 'resolver-pepper' });
     const created = await peppered.createPat({ userId: 'pepper', name: 'p' });
     const auth = createAuthCache({ store: peppered });
     expect(auth.hashToken(created.token)).toBe(peppered.hashToken(created.token));
@@ -349,7 +349,7 @@ describe('a black-holed Postgres (accepts connections, never answers)', () => {
     const proxy = await startProxy();
     // No client-side timeouts at all: only the resolver's deadline bounds a lookup.
     const pool = createPool({ connectionString: proxy.url, max: 2 });
-    const viaProxy = pgTokenStore({ db: pool, schema });
+    const viaProxy = createPgTokenStore({ db: pool, schema });
     const before = await store.createPat({ userId: 'blackhole', name: 'before' });
     const cold = await store.createPat({ userId: 'blackhole', name: 'cold' });
     const auth = createAuthCache({

@@ -51,10 +51,10 @@ export function createBreaker(
   const failureThreshold = settings.failureThreshold ?? 5;
   const cooldownMs = settings.cooldownMs ?? 5_000;
   if (!Number.isInteger(failureThreshold) || failureThreshold < 1) {
-    throw new TypeError('redisTier: breaker.failureThreshold must be a positive integer');
+    throw new TypeError('createRedisTier: breaker.failureThreshold must be a positive integer');
   }
   if (!Number.isFinite(cooldownMs) || cooldownMs < 0) {
-    throw new TypeError('redisTier: breaker.cooldownMs must be a non-negative number');
+    throw new TypeError('createRedisTier: breaker.cooldownMs must be a non-negative number');
   }
   let state: BreakerState = 'closed';
   let failures = 0;

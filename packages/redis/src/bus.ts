@@ -10,7 +10,7 @@ import {
 import type { Cluster, Redis } from 'ioredis';
 import { withTimeout } from './breaker.js';
 
-/** Options of {@link redisBus}. Every time is in milliseconds. */
+/** Options of {@link createRedisBus}. Every time is in milliseconds. */
 export interface RedisBusOptions {
   /**
    * An ioredis `Redis` or `Cluster` client, used to publish. The bus reads on its own
@@ -106,13 +106,13 @@ function fieldsToRecord(fields: unknown): Record<string, string> {
  * nothing published meanwhile is lost; if the stream was trimmed (or recreated) past that id, it
  * calls `onFlush` and the cache drops everything. Messages carry token hashes only.
  */
-export function redisBus(options: RedisBusOptions): RedisBus {
+export function createRedisBus(options: RedisBusOptions): RedisBus {
   const { redis } = options;
-  if (!redis) throw new TypeError('redisBus: options.redis is required');
+  if (!redis) throw new TypeError('createRedisBus: options.redis is required');
   const stream = options.stream ?? 'authcache:invalidations';
   const maxLen = options.maxLen ?? 10_000;
   if (!Number.isInteger(maxLen) || maxLen < 1)
-    throw new TypeError('redisBus: maxLen must be a positive integer');
+    throw new TypeError('createRedisBus: maxLen must be a positive integer');
   const blockMs = options.blockMs ?? 5_000;
   const publishTimeoutMs = options.publishTimeoutMs ?? 1_000;
   const origin = options.origin ?? randomUUID();
@@ -401,7 +401,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     },
 
     async start(handlers) {
-      if (reader) throw new Error('redisBus: already started');
+      if (reader) throw new Error('createRedisBus: already started');
       closed = false;
       const client = duplicateReader();
       reader = client;

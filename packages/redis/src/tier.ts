@@ -10,7 +10,7 @@ import {
   withTimeout,
 } from './breaker.js';
 
-/** Options of {@link redisTier}. Every time is in milliseconds. */
+/** Options of {@link createRedisTier}. Every time is in milliseconds. */
 export interface RedisTierOptions {
   /**
    * An ioredis `Redis` or `Cluster` client. The tier never closes it. Recommended client
@@ -188,21 +188,23 @@ function parseValue(json: string): SharedValue | undefined {
  * accept any token as any identity. With it, values are HMAC-SHA256-signed and bound to their
  * key; forged, altered or moved values are misses.
  */
-export function redisTier(options: RedisTierOptions): RedisTier {
+export function createRedisTier(options: RedisTierOptions): RedisTier {
   const { redis } = options;
-  if (!redis) throw new TypeError('redisTier: options.redis is required');
+  if (!redis) throw new TypeError('createRedisTier: options.redis is required');
   const prefix = options.prefix ?? 'authcache:';
   const timeoutMs = options.timeoutMs ?? 50;
   const generationTtlMs = options.generationTtlMs ?? 3_600_000;
   if (!Number.isFinite(timeoutMs))
-    throw new TypeError('redisTier: timeoutMs must be a finite number');
-  if (!(generationTtlMs > 0)) throw new TypeError('redisTier: generationTtlMs must be positive');
+    throw new TypeError('createRedisTier: timeoutMs must be a finite number');
+  if (!(generationTtlMs > 0))
+    throw new TypeError('createRedisTier: generationTtlMs must be positive');
   const breaker = createBreaker(options.breaker, () => performance.now());
   const { signingKey } = options;
   if (signingKey !== undefined) {
     const bytes =
       typeof signingKey === 'string' ? Buffer.byteLength(signingKey) : signingKey.length;
-    if (!(bytes >= 32)) throw new TypeError('redisTier: signingKey must be at least 32 bytes');
+    if (!(bytes >= 32))
+      throw new TypeError('createRedisTier: signingKey must be at least 32 bytes');
   }
 
   const counters = {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { InvalidationMessage } from '@authcache/core';
-import { compareStreamIds, type RedisBus, redisBus } from '@authcache/redis';
+import { compareStreamIds, createRedisBus, type RedisBus } from '@authcache/redis';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, dropPrefix, redisTarget, startProxy, uniquePrefix } from './support/redis.js';
@@ -43,7 +43,7 @@ async function startBus(
   handlers: ReturnType<typeof recorder>['handlers'],
   extra = {},
 ) {
-  const bus = redisBus({ redis, stream, logger: quiet, ...extra });
+  const bus = createRedisBus({ redis, stream, logger: quiet, ...extra });
   open.push(bus);
   await bus.start(handlers);
   return bus;
@@ -78,7 +78,7 @@ describe('compareStreamIds', () => {
   });
 });
 
-describe('redisBus', () => {
+describe('createRedisBus', () => {
   it('delivers messages to other instances and not back to the publisher', async () => {
     const stream = `${prefix}deliver`;
     const a = recorder();
@@ -217,7 +217,7 @@ describe('redisBus', () => {
     const proxy = await startProxy(redisTarget());
     const client = await connect(proxy.url);
     proxy.cut();
-    const bus = redisBus({ redis: client, stream, logger: quiet, retryDelayMs: 10 });
+    const bus = createRedisBus({ redis: client, stream, logger: quiet, retryDelayMs: 10 });
     const b = recorder();
     let started = false;
     const starting = bus.start(b.handlers).then(() => {
@@ -241,7 +241,7 @@ describe('redisBus', () => {
 async function awayBus(stream: string, handlers: ReturnType<typeof recorder>['handlers']) {
   const proxy = await startProxy(redisTarget());
   const client = await connect(proxy.url);
-  const bus = redisBus({ redis: client, stream, logger: quiet, retryDelayMs: 10 });
+  const bus = createRedisBus({ redis: client, stream, logger: quiet, retryDelayMs: 10 });
   await bus.start(handlers);
   return {
     proxy,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Identity, InvalidationMessage } from '@authcache/core';
-import { redisBus, redisTier } from '@authcache/redis';
+import { createRedisBus, createRedisTier } from '@authcache/redis';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './support/pg.js';
@@ -94,7 +94,7 @@ const identity = (tokenId: string): Identity => ({
 
 describe('on a Redis Cluster', () => {
   it('the tier works for keys spread over every node (no CROSSSLOT)', async () => {
-    const tier = redisTier({ redis: cluster, prefix: 'authcache:', timeoutMs: 1_000 });
+    const tier = createRedisTier({ redis: cluster, prefix: 'authcache:', timeoutMs: 1_000 });
     for (let i = 0; i < 60; i++) {
       const key = `pat:hash${i}`;
       const { generation } = await tier.get(key);
@@ -126,8 +126,8 @@ describe('on a Redis Cluster', () => {
     const stream = 'authcache:invalidations';
     const received: InvalidationMessage[] = [];
     const handlers = { onInvalidate: (m: InvalidationMessage) => received.push(m), onFlush() {} };
-    const a = redisBus({ redis: cluster, stream, logger: { warn() {} } });
-    const b = redisBus({
+    const a = createRedisBus({ redis: cluster, stream, logger: { warn() {} } });
+    const b = createRedisBus({
       redis: cluster,
       stream,
       connectionName: 'authcache-cluster-reader',

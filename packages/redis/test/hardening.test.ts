@@ -187,7 +187,7 @@ describe('a signed tier', () => {
   });
 
   it('refuses a short key', async () => {
-    const { redisTier } = await import('@authcache/redis');
-    expect(() => redisTier({ redis, signingKey: 'short' })).toThrow(/32 bytes/);
+    const { createRedisTier } = await import('@authcache/redis');
+    expect(() => createRedisTier({ redis, signingKey: 'short' })).toThrow(/32 bytes/);
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PgTokenStore } from '@authcache/pg';
-import { redisTier } from '@authcache/redis';
+import { createRedisTier } from '@authcache/redis';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -89,9 +89,11 @@ describe('revocation across instances', () => {
           expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
         }
       }
-      expect(report('redisBus: revoke on A → B and C reject', latencies)).toBeLessThanOrEqual(100);
-      expect(b.redisBus!.stats().received).toBeGreaterThanOrEqual(200);
-      expect(a.redisBus!.stats().ignoredOwn).toBeGreaterThanOrEqual(200);
+      expect(report('createRedisBus: revoke on A → B and C reject', latencies)).toBeLessThanOrEqual(
+        100,
+      );
+      expect(b.createRedisBus!.stats().received).toBeGreaterThanOrEqual(200);
+      expect(a.createRedisBus!.stats().ignoredOwn).toBeGreaterThanOrEqual(200);
     },
   );
 
@@ -104,7 +106,7 @@ describe('revocation across instances', () => {
         await instance({ buses: ['pg'], pgApplicationName: 'authcache-it-b' }),
         await instance({ buses: ['pg', 'redis'], pgApplicationName: 'authcache-it-c' }),
       ];
-      const probe = redisTier({ redis, prefix, timeoutMs: 5_000, breaker: false });
+      const probe = createRedisTier({ redis, prefix, timeoutMs: 5_000, breaker: false });
       const latencies: number[] = [];
       for (let i = 0; i < 200; i++) {
         const { id, token, hash } = await newPat();
@@ -125,7 +127,7 @@ describe('revocation across instances', () => {
         );
       }
       expect(
-        report('pgBus: direct SQL revoke → 3 instances reject', latencies),
+        report('createPgBus: direct SQL revoke → 3 instances reject', latencies),
       ).toBeLessThanOrEqual(100);
       // A new instance (empty L1) is answered "revoked" by Redis, without asking the store.
       const fresh = await instance({ buses: [] });
@@ -137,7 +139,7 @@ describe('revocation across instances', () => {
 
   it('a shortened expiry by SQL drops the identity from Redis, not only from L1', async () => {
     const [a] = [await instance({ buses: ['pg'] })];
-    const probe = redisTier({ redis, prefix, timeoutMs: 5_000, breaker: false });
+    const probe = createRedisTier({ redis, prefix, timeoutMs: 5_000, breaker: false });
     const { id, token, hash } = await newPat();
     expect((await a.auth.resolve('pat', token)).ok).toBe(true);
     await waitFor(async () => (await probe.get(`pat:${hash}`)).value?.type === 'identity');
@@ -166,14 +168,14 @@ describe('revocation across instances', () => {
     // B's L1 holds the token for 60 s; only the bus (after its reconnect) can tell it.
     await waitFor(async () => (await b.auth.resolve('pat', token)).ok === false, 2_000);
     expect(await b.auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
-    expect(b.redisBus!.stats().reconnects).toBeGreaterThanOrEqual(1);
+    expect(b.createRedisBus!.stats().reconnects).toBeGreaterThanOrEqual(1);
   });
 });
 
 describe('a fill racing a revoke', () => {
   it('is never accepted after revoke() returns, in L1 or in Redis (same instance)', async () => {
     const a = await instance({ gated: true });
-    const probe = redisTier({ redis, prefix, timeoutMs: 5_000, breaker: false });
+    const probe = createRedisTier({ redis, prefix, timeoutMs: 5_000, breaker: false });
     const { id, token, hash } = await newPat();
     const held = a.hold!();
     // The load reads the live row, then is held before it can fill anything.
@@ -323,7 +325,7 @@ describe('invalidate() with a shared tier', () => {
     const first = await auth.resolve('pat', token);
     expect(first.ok && first.identity.expiresAt).toBe(null);
     // Redis holds the old identity too (filled by that load).
-    const probe = redisTier({ redis, prefix, timeoutMs: 5_000, breaker: false });
+    const probe = createRedisTier({ redis, prefix, timeoutMs: 5_000, breaker: false });
     await waitFor(async () => (await probe.get(`pat:${hash}`)).value?.type === 'identity');
     // expires_at set behind the cache's back (no bus in this test), then announced.
     const expiresAt = new Date(Date.now() + 3_600_000);

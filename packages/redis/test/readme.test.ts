@@ -19,7 +19,7 @@ afterAll(async () => {
 
 it('the README example runs and prints what it promises', { timeout: 60_000 }, async () => {
   const { code, output } = readReadmeExample(packageDir);
-  expect(code).toContain('redisTier');
+  expect(code).toContain('createRedisTier');
   const stdout = await runReadmeCode(packageDir, code, {
     timeoutMs: 50_000,
     env: { AUTHCACHE_SCHEMA: schema, AUTHCACHE_PREFIX: prefix },

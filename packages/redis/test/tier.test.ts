@@ -1,5 +1,5 @@
 import type { Identity } from '@authcache/core';
-import { redisTier } from '@authcache/redis';
+import { createRedisTier } from '@authcache/redis';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -31,9 +31,9 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-describe('redisTier against a real Redis', () => {
+describe('createRedisTier against a real Redis', () => {
   it('stores a fill and returns it with generation 0', async () => {
-    const tier = redisTier({ redis, prefix });
+    const tier = createRedisTier({ redis, prefix });
     expect(await tier.get('pat:aaa')).toEqual({ value: undefined, generation: 0 });
     await tier.fill('pat:aaa', { type: 'identity', identity: identity('1') }, 10_000, 0);
     const hit = await tier.get('pat:aaa');
@@ -51,7 +51,7 @@ describe('redisTier against a real Redis', () => {
   });
 
   it('refuses a fill whose generation moved (a revoke raced the load)', async () => {
-    const tier = redisTier({ redis, prefix });
+    const tier = createRedisTier({ redis, prefix });
     const { generation } = await tier.get('pat:race');
     // The load read the store before the revoke; the revoke lands; then the fill arrives.
     await tier.invalidate('pat:race', 5_000);
@@ -66,7 +66,7 @@ describe('redisTier against a real Redis', () => {
   });
 
   it('drops the value on a plain invalidation but keeps a tombstone', async () => {
-    const tier = redisTier({ redis, prefix });
+    const tier = createRedisTier({ redis, prefix });
     await tier.fill('pat:inv', { type: 'identity', identity: identity('3') }, 10_000, 0);
     await tier.invalidate('pat:inv', 0);
     expect(await tier.get('pat:inv')).toEqual({ value: undefined, generation: 1 });
@@ -78,7 +78,7 @@ describe('redisTier against a real Redis', () => {
   });
 
   it('lets exactly one caller claim a touch window', async () => {
-    const tiers = [redisTier({ redis, prefix }), redisTier({ redis, prefix })];
+    const tiers = [createRedisTier({ redis, prefix }), createRedisTier({ redis, prefix })];
     const claims = await Promise.all(
       Array.from({ length: 20 }, (_, i) => tiers[i % 2]!.claimTouch!('touch:pat:claim', 10_000)),
     );
@@ -86,7 +86,7 @@ describe('redisTier against a real Redis', () => {
   });
 
   it('treats an unreadable value as a miss', async () => {
-    const tier = redisTier({ redis, prefix });
+    const tier = createRedisTier({ redis, prefix });
     await redis.set(`${prefix}{pat:junk}`, 'not json', 'PX', 10_000);
     expect(await tier.get('pat:junk')).toEqual({ value: undefined, generation: 0 });
   });
@@ -95,7 +95,7 @@ describe('redisTier against a real Redis', () => {
     const server = await startPrivateRedis();
     const own = await connect(server.url);
     try {
-      const tier = redisTier({ redis: own, prefix });
+      const tier = createRedisTier({ redis: own, prefix });
       await tier.fill('pat:noscript', { type: 'identity', identity: identity('4') }, 10_000, 0);
       await own.script('FLUSH');
       await tier.fill('pat:noscript2', { type: 'identity', identity: identity('5') }, 10_000, 0);
@@ -108,7 +108,7 @@ describe('redisTier against a real Redis', () => {
   });
 
   it('names the value and generation keys of a token with one hash tag', async () => {
-    const tier = redisTier({ redis, prefix });
+    const tier = createRedisTier({ redis, prefix });
     await tier.invalidate('pat:slot', 1_000);
     const keys = (await keysUnder(redis, prefix)).filter((key) => key.includes('pat:slot'));
     expect(keys.sort()).toEqual([`${prefix}{pat:slot}`, `${prefix}{pat:slot}:g`]);
@@ -116,11 +116,11 @@ describe('redisTier against a real Redis', () => {
   });
 });
 
-describe('redisTier failure handling', () => {
+describe('createRedisTier failure handling', () => {
   it('bounds a stalled call by timeoutMs, opens the breaker, probes, and recovers', async () => {
     const proxy = await startProxy(redisTarget());
     const client = await connect(proxy.url);
-    const tier = redisTier({
+    const tier = createRedisTier({
       redis: client,
       prefix,
       timeoutMs: 30,
@@ -159,7 +159,7 @@ describe('redisTier failure handling', () => {
   it('lets only one half-open probe through; a failed probe re-opens the circuit', async () => {
     const proxy = await startProxy(redisTarget());
     const client = await connect(proxy.url);
-    const tier = redisTier({
+    const tier = createRedisTier({
       redis: client,
       prefix,
       timeoutMs: 30,
@@ -184,7 +184,7 @@ describe('redisTier failure handling', () => {
   it('fails fast with a disconnected client (no offline queue)', async () => {
     const proxy = await startProxy(redisTarget());
     const client = await connect(proxy.url, { retryStrategy: () => 1_000 });
-    const tier = redisTier({ redis: client, prefix, timeoutMs: 1_000 });
+    const tier = createRedisTier({ redis: client, prefix, timeoutMs: 1_000 });
     try {
       proxy.cut();
       await waitFor(async () => client.status !== 'ready');

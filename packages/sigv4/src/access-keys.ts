@@ -15,7 +15,7 @@ export const SIGV4_KIND = 'sigv4';
 export const ACCESS_KEY_ID_PATTERN = /^A[KS]IA[A-Z2-7]{16}$/;
 
 /**
- * Where access keys live (e.g. `pgAccessKeyStore` from `@authcache/pg`): core's `TokenStore` for
+ * Where access keys live (e.g. `createPgAccessKeyStore` from `@authcache/pg`): core's `TokenStore` for
  * the kind `sigv4`, keyed by access key id, plus an insert. `findByHash` must return an identity
  * whose `attributes` carry `secretCiphertext` (the sealed secret) and `sessionTokenHash`.
  */
@@ -33,7 +33,7 @@ export interface AccessKeyRepository extends TokenStore {
   replaceSecretEnvelope?(accessKeyId: string, previous: string, next: string): Promise<boolean>;
 }
 
-/** Options of {@link cachedAccessKeyLookup}. */
+/** Options of {@link createCachedAccessKeyLookup}. */
 export interface CachedAccessKeyLookupOptions {
   /** The auth cache whose store resolves the kind `sigv4` (see {@link withAccessKeys}). Required. */
   auth: AuthCache;
@@ -63,7 +63,7 @@ export interface CachedAccessKeyLookupOptions {
  * Outcomes: unknown or revoked → `null` (`InvalidAccessKeyId`); expired → `ExpiredToken`;
  * store unreachable → `ServiceUnavailable` (503); a secret the keyring cannot open → `InternalError`.
  */
-export function cachedAccessKeyLookup(
+export function createCachedAccessKeyLookup(
   options: CachedAccessKeyLookupOptions,
 ): (accessKeyId: string) => Promise<SigV4Key<Identity> | null> {
   const { auth, keyring } = options;
@@ -150,7 +150,7 @@ export type CachedSigV4VerifierOptions = Omit<SigV4VerifierOptions<Identity>, 'l
   Omit<CachedAccessKeyLookupOptions, 'signingKeyCache'>;
 
 /**
- * A verifier whose keys come from the auth cache ({@link cachedAccessKeyLookup}); its signing-key
+ * A verifier whose keys come from the auth cache ({@link createCachedAccessKeyLookup}); its signing-key
  * cache is purged of a key as soon as the key is revoked anywhere.
  */
 export function createCachedSigV4Verifier(
@@ -164,7 +164,7 @@ export function createCachedSigV4Verifier(
   return createSigV4Verifier<Identity>({
     ...verifierOptions,
     signingKeyCache: signingKeyCache ?? false,
-    lookupKey: cachedAccessKeyLookup({
+    lookupKey: createCachedAccessKeyLookup({
       auth,
       keyring,
       ...(accessKeyIdPattern ? { accessKeyIdPattern } : {}),
@@ -209,7 +209,7 @@ export interface CreatedSessionCredentials {
 
 /** Options of {@link createAccessKeys}. */
 export interface AccessKeysOptions {
-  /** Where keys are stored (e.g. `pgAccessKeyStore`). Required. */
+  /** Where keys are stored (e.g. `createPgAccessKeyStore`). Required. */
   store: AccessKeyRepository;
   /** Seals new secrets (with its current key). Required. */
   keyring: SecretKeyring;

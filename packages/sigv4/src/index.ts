@@ -9,8 +9,8 @@ export type {
 } from './access-keys.js';
 export {
   ACCESS_KEY_ID_PATTERN,
-  cachedAccessKeyLookup,
   createAccessKeys,
+  createCachedAccessKeyLookup,
   createCachedSigV4Verifier,
   generateAccessKeyId,
   generateSecretAccessKey,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { type AuthCache, createAuthCache, type InvalidationBus } from '@authcache/core';
-import { migrate, pgAccessKeyStore, pgBus, pgTokenStore } from '@authcache/pg';
+import { createPgAccessKeyStore, createPgBus, createPgTokenStore, migrate } from '@authcache/pg';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -35,9 +35,9 @@ function instance(
 ) {
   let offset = 0;
   const clock = () => Date.now() + offset;
-  const accessKeyStore = pgAccessKeyStore({ db, schema });
+  const accessKeyStore = createPgAccessKeyStore({ db, schema });
   const auth: AuthCache = createAuthCache({
-    store: withAccessKeys(pgTokenStore({ db, schema }), accessKeyStore),
+    store: withAccessKeys(createPgTokenStore({ db, schema }), accessKeyStore),
     ...(bus ? { bus } : {}),
     clock,
     ttl: 60_000,
@@ -88,7 +88,7 @@ afterAll(async () => {
 });
 
 describe('access keys through the auth cache (real Postgres)', () => {
-  it('a key revoked or deleted by plain SQL is refused by another instance within a second (pgBus)', async () => {
+  it('a key revoked or deleted by plain SQL is refused by another instance within a second (createPgBus)', async () => {
     const quiet = { warn() {} };
     const pools = [0, 1].map(() => {
       const p = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
@@ -96,7 +96,12 @@ describe('access keys through the auth cache (real Postgres)', () => {
       return p;
     });
     const [a, b] = pools.map((p) =>
-      instance(p, { k1 }, 'k1', pgBus({ pool: p, schema, logger: quiet, pruneIntervalMs: 0 })),
+      instance(
+        p,
+        { k1 },
+        'k1',
+        createPgBus({ pool: p, schema, logger: quiet, pruneIntervalMs: 0 }),
+      ),
     );
     try {
       await Promise.all([a!.auth.ready(), b!.auth.ready()]);

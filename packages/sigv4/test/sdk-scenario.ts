@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type AuthCache, createAuthCache } from '@authcache/core';
-import { migrate, pgAccessKeyStore, pgTokenStore } from '@authcache/pg';
+import { createPgAccessKeyStore, createPgTokenStore, migrate } from '@authcache/pg';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import {
   GetObjectCommand,
@@ -94,9 +94,9 @@ export function sdkScenario(
     pool.on('error', () => {});
     await migrate(pool, { schema });
     const clock = () => Date.now() + offset;
-    const accessKeyStore = pgAccessKeyStore({ db: pool, schema });
+    const accessKeyStore = createPgAccessKeyStore({ db: pool, schema });
     const auth = createAuthCache({
-      store: withAccessKeys(pgTokenStore({ db: pool, schema }), accessKeyStore),
+      store: withAccessKeys(createPgTokenStore({ db: pool, schema }), accessKeyStore),
       clock,
     });
     const keyring = createSecretKeyring({ keys: { main: randomBytes(32) } });

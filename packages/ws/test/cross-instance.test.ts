@@ -1,7 +1,7 @@
 // Two application instances over one store, joined by the Redis invalidation bus: a revoke on one
 // closes the WebSocket held by the other.
 import { randomUUID } from 'node:crypto';
-import { redisBus } from '@authcache/redis';
+import { createRedisBus } from '@authcache/redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
@@ -28,12 +28,12 @@ beforeAll(async () => {
   a = await startHarness(
     db.store,
     {},
-    { bus: redisBus({ redis, stream, logger: quiet, blockMs: 200 }) },
+    { bus: createRedisBus({ redis, stream, logger: quiet, blockMs: 200 }) },
   );
   b = await startHarness(
     db.store,
     {},
-    { bus: redisBus({ redis, stream, logger: quiet, blockMs: 200 }) },
+    { bus: createRedisBus({ redis, stream, logger: quiet, blockMs: 200 }) },
   );
 });
 

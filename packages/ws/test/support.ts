@@ -7,7 +7,7 @@ import {
   createAuthCache,
   type TokenStore,
 } from '@authcache/core';
-import { migrate, type PgTokenStore, pgTokenStore } from '@authcache/pg';
+import { createPgTokenStore, migrate, type PgTokenStore } from '@authcache/pg';
 import { createEmbeddedDb } from '@authcache/pg/embedded';
 import WebSocket from 'ws';
 import { createUpgradeGuard, type UpgradeGuard, type UpgradeGuardOptions } from '../src/index.js';
@@ -32,7 +32,7 @@ export interface TestStore {
 export async function createTestStore(): Promise<TestStore> {
   const db = await createEmbeddedDb();
   await migrate(db);
-  const store = pgTokenStore({ db });
+  const store = createPgTokenStore({ db });
   const tables = new Map<string, string>();
   let stopped = false;
   const stop = async () => {

@@ -11,7 +11,7 @@ import {
 } from '../command.js';
 import { withAuth, withPool } from '../connect.js';
 
-/** The kind of SigV4 access keys (`SIGV4_KIND` of `@authcache/sigv4`, `pgAccessKeyStore().kinds`). */
+/** The kind of SigV4 access keys (`SIGV4_KIND` of `@authcache/sigv4`, `createPgAccessKeyStore().kinds`). */
 const SIGV4_KIND = 'sigv4';
 
 /** A token hash: `token_hash` is SHA-256 hex, or HMAC-SHA256 hex with a pepper. */
@@ -43,7 +43,7 @@ export const invalidate: Command = {
   usage: `Usage: authcache invalidate --kind K --hash H
 
 Drops every instance's cached state for one token hash (e.g. after editing a row by hand); the
-next resolve asks the store. Announced on pgBus (the invalidation log) and, with a Redis URL,
+next resolve asks the store. Announced on createPgBus (the invalidation log) and, with a Redis URL,
 on the Redis bus after clearing the Redis tier.
   --kind K             ${Object.keys(KINDS).join(', ')}
   --hash H             for pat and daemon: the token_hash column (64 lowercase hex

@@ -19,7 +19,7 @@ export const tokenRevoke: Command = {
   summary: 'revoke a token everywhere',
   usage: `Usage: authcache token revoke <id> [--kind pat|daemon]
 
-Revokes the token in the store. The store's triggers log it and pgBus delivers it to every
+Revokes the token in the store. The store's triggers log it and createPgBus delivers it to every
 running instance; with a Redis URL the CLI also tombstones the Redis tier and publishes on the
 Redis bus.
   --kind K             pat or daemon (default: whichever has a live token with this id)

@@ -1,6 +1,6 @@
 import { type AuthCache, createAuthCache, type Identity, type TokenStore } from '@authcache/core';
-import { type PgBus, pgBus, pgTokenStore } from '@authcache/pg';
-import { type RedisBus, type RedisTier, redisBus, redisTier } from '@authcache/redis';
+import { createPgBus, createPgTokenStore, type PgBus } from '@authcache/pg';
+import { createRedisBus, createRedisTier, type RedisBus, type RedisTier } from '@authcache/redis';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { createPool } from './pg.js';
@@ -79,8 +79,8 @@ export interface Instance {
   redis: Redis;
   pool: pg.Pool;
   tier?: RedisTier;
-  redisBus?: RedisBus;
-  pgBus?: PgBus;
+  createRedisBus?: RedisBus;
+  createPgBus?: PgBus;
   hold?: ReturnType<typeof gatedStore>['hold'];
   close(): Promise<void>;
 }
@@ -89,12 +89,12 @@ export interface Instance {
 export async function startInstance(options: InstanceOptions): Promise<Instance> {
   const redis = await connect(options.redisUrl ?? REDIS_URL);
   const pool = createPool({ max: 2 });
-  const base = pgTokenStore({ db: pool, schema: options.schema });
+  const base = createPgTokenStore({ db: pool, schema: options.schema });
   const gated = options.gated ? gatedStore(base) : undefined;
   const tier =
     options.tier === false
       ? undefined
-      : redisTier({
+      : createRedisTier({
           redis,
           prefix: options.prefix,
           timeoutMs: options.tierTimeoutMs ?? 50,
@@ -103,7 +103,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
         });
   const buses = options.buses ?? ['redis'];
   const rBus = buses.includes('redis')
-    ? redisBus({
+    ? createRedisBus({
         redis,
         stream: `${options.prefix}invalidations`,
         connectionName: options.connectionName ?? 'authcache-test-bus',
@@ -112,7 +112,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       })
     : undefined;
   const pBus = buses.includes('pg')
-    ? pgBus({
+    ? createPgBus({
         pool,
         schema: options.schema,
         logger: quiet,
@@ -137,8 +137,8 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     redis,
     pool,
     tier,
-    redisBus: rBus,
-    pgBus: pBus,
+    createRedisBus: rBus,
+    createPgBus: pBus,
     hold: gated?.hold,
     async close() {
       await auth.close();

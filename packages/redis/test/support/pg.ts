@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { migrate, type PgTokenStore, pgTokenStore } from '@authcache/pg';
+import { createPgTokenStore, migrate, type PgTokenStore } from '@authcache/pg';
 import pg from 'pg';
 
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -23,7 +23,7 @@ export async function freshDatabase(label: string): Promise<{
   return {
     schema,
     admin,
-    store: pgTokenStore({ db: admin, schema }),
+    store: createPgTokenStore({ db: admin, schema }),
     async drop() {
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await admin.end();
