@@ -57,7 +57,10 @@ const peers: Record<string, string> = {
   ws: '^8.18.3',
 };
 /** Imported by documentation snippets only. */
-const snippetDependencies: Record<string, string> = { '@hono/node-server': '^2.1.0' };
+const snippetDependencies: Record<string, string> = {
+  '@hono/node-server': '^2.1.0',
+  '@koa/router': '^15.7.0',
+};
 
 const work = mkdtempSync(join(tmpdir(), 'authcache-pack-'));
 const tarballDir = join(work, 'tarballs');
