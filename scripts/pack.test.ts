@@ -3,13 +3,16 @@
 // fresh apps outside the workspace, then linted (publint, attw), imported and required through
 // every `exports` key, typechecked under nodenext and bundler resolution, and the documentation's
 // ```ts blocks compiled against them.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createPgTokenStore } from '@authcache/pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectSnippets, type Snippet } from './snippets.js';
 
@@ -60,8 +63,10 @@ const peers: Record<string, string> = {
 const snippetDependencies: Record<string, string> = {
   '@hono/node-server': '^2.1.0',
   '@koa/router': '^15.7.0',
+  '@aws-sdk/client-s3': '3.1173.0',
 };
 
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const work = mkdtempSync(join(tmpdir(), 'authcache-pack-'));
 const tarballDir = join(work, 'tarballs');
 const tarballs = new Map<string, string>(); // package name → tarball path
@@ -427,4 +432,136 @@ describe('documentation snippets', () => {
     ).toBe('');
     if (failures.size === 0) expect(ours(output)).toBe('');
   });
+});
+
+/** A free TCP port on the loopback interface. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('documentation examples, started', () => {
+  // The first block of each page is a whole app: compiled against the tarballs, started on a
+  // database of its own, and asked with a PAT, a daemon token and no token at all.
+  const pages = [
+    'README.md',
+    'docs/adapters/express.md',
+    'docs/adapters/koa.md',
+    'docs/adapters/hono.md',
+  ];
+  const adminUrl = new URL(DATABASE_URL);
+  adminUrl.pathname = '/postgres';
+  const database = `authcache_docs_${process.pid}_${Date.now().toString(36)}`;
+  const appUrl = new URL(DATABASE_URL);
+  appUrl.pathname = `/${database}`;
+  let admin: pg.Client;
+
+  beforeAll(async () => {
+    admin = new pg.Client({ connectionString: adminUrl.toString() });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${database}"`);
+  });
+  afterAll(async () => {
+    await admin?.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await admin?.end();
+  });
+
+  for (const page of pages) {
+    it(`${page}: the example answers a PAT, a daemon token and a missing token`, {
+      timeout: 180_000,
+    }, async () => {
+      const snippet = collectSnippets(root).find((s) => s.file === page);
+      expect(snippet, `${page} has a complete first example`).toBeDefined();
+      const name = page.replace(/[^\w]+/g, '_');
+      const dir = join(esmApp, 'examples-run', name);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'app.ts'), `${snippet!.code}\nexport {};\n`);
+      const errors = await typecheck(
+        dir,
+        {
+          compilerOptions: {
+            ...strictLibs,
+            noEmit: false,
+            skipLibCheck: true,
+            module: 'nodenext',
+            moduleResolution: 'nodenext',
+            outDir: 'out',
+          },
+          files: ['app.ts'],
+        },
+        'tsconfig.json',
+      );
+      expect(ours(errors)).toBe('');
+      const port = await freePort();
+      const child = spawn(process.execPath, ['out/app.js'], {
+        cwd: dir,
+        env: { ...process.env, DATABASE_URL: appUrl.toString(), PORT: String(port) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+      });
+      child.stderr.on('data', (chunk) => {
+        output += chunk;
+      });
+      const base = `http://127.0.0.1:${port}`;
+      const db = new pg.Pool({ connectionString: appUrl.toString(), max: 1 });
+      try {
+        // Up once it answers anything (it migrates first).
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          if (child.exitCode !== null) throw new Error(`${page} exited early:\n${output}`);
+          try {
+            await fetch(`${base}/api/me`);
+            break;
+          } catch {
+            if (Date.now() > deadline) throw new Error(`${page} never listened:\n${output}`);
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+        }
+        const store = createPgTokenStore({ db });
+        const pat = (await store.createPat({ userId: 'user-1', name: 'docs' })).token;
+        const daemon = (await store.createDaemonToken({ workspaceId: 'ws-1', daemonId: 'd-1' }))
+          .token;
+        const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+        const me = await fetch(`${base}/api/me`, { headers: bearer(pat) });
+        expect(me.status, output).toBe(200);
+        expect(await me.json()).toMatchObject({ subject: 'user-1' });
+        const anonymous = await fetch(`${base}/api/me`);
+        expect(anonymous.status).toBe(401);
+        expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="api"');
+
+        const beat = await fetch(`${base}/daemon/heartbeat`, {
+          method: 'POST',
+          headers: bearer(daemon),
+        });
+        expect(beat.status, output).toBe(200);
+        expect(await beat.json()).toMatchObject({ path: 'daemon_token' });
+        const patBeat = await fetch(`${base}/daemon/heartbeat`, {
+          method: 'POST',
+          headers: bearer(pat),
+        });
+        expect(await patBeat.json()).toMatchObject({ path: 'pat' });
+        expect((await fetch(`${base}/daemon/heartbeat`, { method: 'POST' })).status).toBe(401);
+
+        if (page !== 'README.md') {
+          // Optional auth: anonymous passes, a bad token does not.
+          const feed = await fetch(`${base}/feed`);
+          expect(feed.status, output).toBe(200);
+          expect((await fetch(`${base}/feed`, { headers: bearer(`${pat}x`) })).status).toBe(401);
+        }
+      } finally {
+        child.kill('SIGKILL');
+        await db.end();
+      }
+    });
+  }
 });
