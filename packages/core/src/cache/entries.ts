@@ -110,40 +110,48 @@ export function createEntries(options: EntriesOptions): Entries {
     return isRevokePending(key);
   }
 
+  // Kept small so that the JIT inlines it into `resolve`: the rest is `lookupSlow`.
+  // Kept small so that the JIT inlines it into `resolve`: the rest is `lookupSlow`.
   function lookup(kind: string, tokenHash: string, key: string): ResolveResult | undefined {
-    if (positive) {
-      const entry = positive.get(key);
-      if (entry !== undefined) {
-        const now = clock();
-        const { expiresAt } = entry.identity;
-        if (expiresAt !== null && now >= expiresAt) {
-          positive.delete(key);
-          return EXPIRED;
+    const entry = positive?.get(key);
+    const now = clock();
+    if (entry !== undefined) {
+      const { expiresAt } = entry.identity;
+      if (now < entry.deadline && (expiresAt === null || now < expiresAt)) {
+        counters.hits++;
+        if (now >= entry.refreshAt) {
+          entry.refreshAt = Infinity;
+          onRefreshDue(kind, tokenHash, key);
         }
-        if (now < entry.deadline) {
-          counters.hits++;
-          if (now >= entry.refreshAt) {
-            entry.refreshAt = Infinity;
-            onRefreshDue(kind, tokenHash, key);
-          }
-          if (now >= entry.touchDue) {
-            entry.touchDue = now + touchInterval;
-            touches.record(key, entry.identity.kind, entry.identity.tokenId);
-          }
-          return entry.result;
+        if (now >= entry.touchDue) {
+          entry.touchDue = now + touchInterval;
+          touches.record(key, entry.identity.kind, entry.identity.tokenId);
         }
-        positive.delete(key);
+        return entry.result;
       }
     }
-    const now = clock();
+    return lookupSlow(key, entry, now);
+  }
+
+  /** Everything but a live positive hit: an expired or outlived entry, tombstones, negatives. */
+  function lookupSlow(
+    key: string,
+    entry: PositiveEntry | undefined,
+    now: number,
+  ): ResolveResult | undefined {
+    if (entry !== undefined) {
+      positive?.delete(key);
+      const { expiresAt } = entry.identity;
+      if (expiresAt !== null && now >= expiresAt) return EXPIRED;
+    }
     if (revokedHere(key, now)) {
       counters.negativeHits++;
       return REVOKED;
     }
     if (negative) {
-      const entry = negative.get(key);
-      if (entry !== undefined) {
-        if (now < entry.deadline) {
+      const negativeEntry = negative.get(key);
+      if (negativeEntry !== undefined) {
+        if (now < negativeEntry.deadline) {
           counters.negativeHits++;
           return INVALID;
         }
