@@ -17,7 +17,7 @@ export function clampTtlToExpiry(ttl: number, expiresAt: number | null, now: num
 
 export interface PositiveEntry {
   readonly identity: Identity;
-  /** Epoch ms after which the entry must not be served (ttl clamped to expiry). */
+  /** Epoch ms after which the entry must not be served: never past `identity.expiresAt`. */
   readonly deadline: number;
   /** The answer for a hit, built once so that a hit allocates nothing. */
   readonly result: ResolveResult;
@@ -115,20 +115,19 @@ export function createEntries(options: EntriesOptions): Entries {
   function lookup(kind: string, tokenHash: string, key: string): ResolveResult | undefined {
     const entry = positive?.get(key);
     const now = clock();
-    if (entry !== undefined) {
-      const { expiresAt } = entry.identity;
-      if (now < entry.deadline && (expiresAt === null || now < expiresAt)) {
-        counters.hits++;
-        if (now >= entry.refreshAt) {
-          entry.refreshAt = Infinity;
-          onRefreshDue(kind, tokenHash, key);
-        }
-        if (now >= entry.touchDue) {
-          entry.touchDue = now + touchInterval;
-          touches.record(key, entry.identity.kind, entry.identity.tokenId);
-        }
-        return entry.result;
+    // `deadline` is never past the token's `expiresAt` (see rememberPositive): one comparison
+    // tells a live entry; `lookupSlow` tells an expired token from an outlived entry.
+    if (entry !== undefined && now < entry.deadline) {
+      counters.hits++;
+      if (now >= entry.refreshAt) {
+        entry.refreshAt = Infinity;
+        onRefreshDue(kind, tokenHash, key);
       }
+      if (now >= entry.touchDue) {
+        entry.touchDue = now + touchInterval;
+        touches.record(key, entry.identity.kind, entry.identity.tokenId);
+      }
+      return entry.result;
     }
     return lookupSlow(key, entry, now);
   }
