@@ -1,4 +1,15 @@
-import { LRUCache } from 'lru-cache';
+/**
+ * The public resolver: `AuthCacheOptions`, the `AuthCache` interface, option validation, and
+ * the composition of the parts in `cache/` (entries, loader, pending retries, invalidation).
+ * `resolve` itself lives here: format check → hash → L1 hit path → loader.
+ */
+
+import { createCounters } from './cache/counters.js';
+import { createEntries } from './cache/entries.js';
+import { createInvalidation, createTierInvalidator, publishTo } from './cache/invalidation.js';
+import { createLoader } from './cache/loader.js';
+import { createPendingInvalidations } from './cache/pending.js';
+import { INVALID, MALFORMED, UNAVAILABLE } from './cache/results.js';
 import {
   createTokenFormat,
   isValidKindName,
@@ -8,8 +19,6 @@ import {
 import { createTouchScheduler } from './touch.js';
 import type {
   AuthCacheStats,
-  FailureReason,
-  Identity,
   InvalidationBus,
   InvalidationEvent,
   InvalidationMessage,
@@ -18,6 +27,8 @@ import type {
   SharedTier,
   TokenStore,
 } from './types.js';
+
+export { clampTtlToExpiry } from './cache/entries.js';
 
 /** Options of {@link createAuthCache}. Every time is in milliseconds. */
 export interface AuthCacheOptions {
@@ -143,102 +154,18 @@ export interface AuthCache {
   close(): Promise<void>;
 }
 
-interface PositiveEntry {
-  readonly identity: Identity;
-  /** Epoch ms after which the entry must not be served (ttl clamped to expiry). */
-  readonly deadline: number;
-  /** The answer for a hit, built once so that a hit allocates nothing. */
-  readonly result: ResolveResult;
-  /** Before this time a hit need not tell the touch scheduler (it already knows). */
-  touchDue: number;
-  /** From this time on a hit also reloads the entry in the background (`Infinity`: never). */
-  refreshAt: number;
-}
-
-/** An unknown token ("invalid") or a revoke tombstone; each kind has its own LRU. */
-interface NegativeEntry {
-  readonly deadline: number;
-}
-
-interface Flight {
-  promise: Promise<ResolveResult>;
-  /** Set by an invalidation that happened while the load was running. */
-  stale: boolean;
-}
-
-/** An invalidation whose shared-tier step or bus publish failed, retried in the background. */
-interface Pending {
-  readonly kind: string;
-  readonly tokenHash: string;
-  reason: InvalidationMessage['reason'];
-  /** The shared tier still has to be invalidated: until then loads skip it. */
-  tier: boolean;
-  /** Buses that still have to carry the message. */
-  readonly buses: Set<InvalidationBus>;
-  /** Epoch ms after which a stale tier value has expired by itself: retrying stops. */
-  deadline: number;
-  attempt: number;
-  timer: NodeJS.Timeout | undefined;
-  running: boolean;
-}
-
 const DEFAULT_TTL = 60_000;
-/** A load that keeps being invalidated under our feet is retried this often, then answered 503. */
-const MAX_LOAD_ATTEMPTS = 3;
-/** Backoff of pending tier invalidations and bus publishes: doubles from min to max, jittered. */
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5_000;
-/** Rejection reason of a store lookup that missed `storeTimeoutMs`. */
-const STORE_TIMEOUT = Symbol('store timeout');
-
-/** How long an entry may be served: `min(ttl, expiresAt − now)`; ≤ 0 means "do not cache". */
-export function clampTtlToExpiry(ttl: number, expiresAt: number | null, now: number): number {
-  if (expiresAt === null) return ttl;
-  return Math.min(ttl, expiresAt - now);
-}
-
-/** Calls a tier, store or bus method: a synchronous throw or a non-promise becomes a promise. */
-function attempt<T>(fn: () => Promise<T> | T): Promise<T> {
-  try {
-    return Promise.resolve(fn());
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-/**
- * A deeply frozen copy of a value from a store or a tier: plain objects and arrays are copied and
- * frozen (`Object.fromEntries`, so a `__proto__` key stays an own property); other objects
- * (dates, class instances) are frozen in place. Runs once per load, never per hit.
- */
-function frozenCopy(value: unknown, depth = 0): unknown {
-  if (value === null || typeof value !== 'object') return value;
-  if (depth > 32) throw new TypeError('authcache: identity nested too deeply');
-  if (Array.isArray(value)) return Object.freeze(value.map((v) => frozenCopy(v, depth + 1)));
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return Object.freeze(value);
-  return Object.freeze(
-    Object.fromEntries(Object.entries(value).map(([k, v]) => [k, frozenCopy(v, depth + 1)])),
-  );
-}
-
-function freezeIdentity(identity: Identity): Identity {
-  return frozenCopy(identity) as Identity;
-}
-
-function fail(reason: FailureReason): ResolveResult {
-  return { ok: false, reason };
-}
-const INVALID = Object.freeze(fail('invalid'));
-const MALFORMED = Object.freeze(fail('malformed'));
-const EXPIRED = Object.freeze(fail('expired'));
-const REVOKED = Object.freeze(fail('revoked'));
-const UNAVAILABLE = Object.freeze(fail('unavailable'));
 
 function checkTime(name: string, value: number): number {
   if (!Number.isFinite(value))
     throw new TypeError(`createAuthCache: ${name} must be a finite number`);
   return value;
+}
+
+function checkKind(method: string, kind: string): void {
+  if (!isValidKindName(kind)) {
+    throw new TypeError(`auth.${method}: kind must be printable ASCII without ":"`);
+  }
 }
 
 /** Creates an auth cache over `options.store`. See {@link AuthCacheOptions} for defaults. */
@@ -280,50 +207,9 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
    * from the tier this long after it.
    */
   const tierLifetime = Math.max(ttl > 0 ? ttl : DEFAULT_TTL, tombstoneTtl);
-  const startedAt = clock();
-  /** Until `trustWindowEnd`, tier identities filled before `trustFrom` are ignored. */
-  const trustFrom = startedAt + tierSkewMs;
-  const trustWindowEnd = startedAt + tierLifetime + tierSkewMs;
-  let closed = false;
 
-  const counters = {
-    hits: 0,
-    negativeHits: 0,
-    misses: 0,
-    malformed: 0,
-    l2Hits: 0,
-    l2Misses: 0,
-    l2Errors: 0,
-    tierUntrusted: 0,
-    tierRetries: 0,
-    publishRetries: 0,
-    storeQueries: 0,
-    storeErrors: 0,
-    storeTimeouts: 0,
-    droppedFills: 0,
-    refreshes: 0,
-    invalidations: 0,
-    touchBatches: 0,
-    touchErrors: 0,
-    touchedTokens: 0,
-  };
-
-  // lru-cache's own TTL is not used: the deadline lives in the entry and is checked against
-  // the injected clock on every hit, which also makes `ttl: 0` ("forever" in lru-cache) moot.
-  const positive =
-    enabled && ttl > 0 ? new LRUCache<string, PositiveEntry>({ max: maxEntries }) : undefined;
-  /** Unknown tokens. A spray of random tokens can evict only these. */
-  const negative = enabled ? new LRUCache<string, NegativeEntry>({ max: maxEntries }) : undefined;
-  /** Revoke tombstones: their own LRU, which unknown tokens never touch and clear() keeps. */
-  const tombstones = enabled ? new LRUCache<string, NegativeEntry>({ max: maxEntries }) : undefined;
-  /** Invalidations whose tier step or bus publish failed, by key; retried until done. */
-  const pending = new Map<string, Pending>();
-  /** The load every concurrent resolve of a key joins (single-flight). */
-  const inflight = new Map<string, Flight>();
-  /** Every running load per key, joined or not (pass-through loads too), for invalidation. */
-  const running = new Map<string, Set<Flight>>();
-  const listeners = new Set<(event: InvalidationEvent) => void>();
-
+  // The parts, in dependency order; each gets only what it needs.
+  const counters = createCounters();
   const touches = createTouchScheduler({
     store,
     interval: touchInterval,
@@ -339,278 +225,62 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       } else counters.touchErrors++;
     },
   });
+  const invalidateTier = createTierInvalidator(tier, tombstoneTtl, counters);
+  const pending = createPendingInvalidations({
+    clock,
+    logger,
+    counters,
+    lifetimeMs: tierLifetime + storeTimeoutMs,
+    clearTier: invalidateTier,
+    publish: publishTo,
+  });
+  const entries = createEntries({
+    enabled,
+    ttl,
+    negativeTtl,
+    tombstoneTtl,
+    maxEntries,
+    touchInterval,
+    refreshAhead,
+    clock,
+    counters,
+    touches,
+    isRevokePending: pending.isRevokePending,
+    // `loader` exists by the time any hit can ask for a refresh.
+    onRefreshDue: (kind, tokenHash, key) => loader.refresh(kind, tokenHash, key),
+  });
+  const loader = createLoader({
+    store,
+    tier,
+    enabled,
+    ttl,
+    storeTimeoutMs,
+    tierSkewMs,
+    tierLifetime,
+    clock,
+    counters,
+    touches,
+    entries,
+    tierPending: pending.tierPending,
+  });
+  const invalidation = createInvalidation({
+    tier,
+    buses,
+    counters,
+    logger,
+    entries,
+    loader,
+    pending,
+    invalidateTier,
+  });
 
-  const emit = (event: InvalidationEvent) => {
-    for (const listener of listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        logger.warn('authcache: an invalidation listener threw', { error: String(error) });
-      }
-    }
-  };
-
-  const succeed = (key: string, identity: Identity, tokenHash: string): ResolveResult => {
-    touches.record(key, identity.kind, identity.tokenId);
-    return Object.freeze({ ok: true, identity, tokenHash });
-  };
-
-  /**
-   * Whether this instance knows the key as revoked: a live tombstone, or a revoke whose tier
-   * invalidation or publish is still pending (pinned even if the tombstone was evicted).
-   */
-  function revokedHere(key: string, now: number): boolean {
-    const tombstone = tombstones?.get(key);
-    if (tombstone !== undefined && now < tombstone.deadline) return true;
-    return pending.get(key)?.reason === 'revoked';
-  }
-
-  /** A tier identity may predate a revoke made before this instance started: see `tierSkewMs`. */
-  function trusted(filledAt: number | undefined, now: number): boolean {
-    return now >= trustWindowEnd || (typeof filledAt === 'number' && filledAt >= trustFrom);
-  }
-
-  /** `findByHash`, bounded by `storeTimeoutMs`; a late answer is dropped on the floor. */
-  function lookup(kind: string, tokenHash: string): Promise<Identity | null> {
-    const answer = attempt(() => store.findByHash(kind, tokenHash));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(STORE_TIMEOUT), storeTimeoutMs);
-      answer.then(
-        (identity) => {
-          clearTimeout(timer);
-          resolve(identity);
-        },
-        (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
-  }
-
-  /** Loads from L2 then the store; fills the caches unless an invalidation raced the load. */
-  async function load(
-    kind: string,
-    tokenHash: string,
-    key: string,
-    flight: Flight,
-  ): Promise<ResolveResult> {
-    for (let attempt_ = 1; ; attempt_++) {
-      flight.stale = false;
-      // Deadlines count from here: a slow store must not stretch "at most one TTL".
-      const started = clock();
-      // While an invalidation of this key has not reached the tier, the tier may hold the old
-      // value: neither read nor fill it until the retry succeeded.
-      const useTier = tier !== undefined && pending.get(key)?.tier !== true;
-      let generation = 0;
-      if (useTier) {
-        try {
-          const cached = await attempt(() => tier.get(key));
-          generation = Number(cached.generation) || 0;
-          const value = cached.value;
-          if (value?.type === 'revoked') {
-            counters.l2Hits++;
-            rememberTombstone(key);
-            return REVOKED;
-          }
-          const now = clock();
-          if (value?.type === 'identity' && !trusted(value.filledAt, now)) {
-            // Possibly filled before a revoke this instance never heard of: ask the store.
-            counters.tierUntrusted++;
-            counters.l2Misses++;
-          } else if (value?.type === 'identity') {
-            const identity = freezeIdentity(value.identity);
-            if (identity.expiresAt !== null && identity.expiresAt <= now) return EXPIRED;
-            counters.l2Hits++;
-            if (!flight.stale) {
-              if (revokedHere(key, now)) return REVOKED;
-              // An L2 hit lives in L1 no longer than it has left in L2.
-              rememberPositive(key, tokenHash, identity, now, now, cached.ttlMs);
-              return succeed(key, identity, tokenHash);
-            }
-          } else counters.l2Misses++;
-        } catch {
-          // An L2 failure (thrown synchronously or not) is a miss, never an auth outcome.
-          counters.l2Errors++;
-        }
-      }
-
-      let found: Identity | null;
-      counters.storeQueries++;
-      try {
-        found = await lookup(kind, tokenHash);
-      } catch (error) {
-        counters.storeErrors++;
-        if (error === STORE_TIMEOUT) counters.storeTimeouts++;
-        return UNAVAILABLE;
-      }
-      if (flight.stale) {
-        // Revoked or invalidated while we were reading: what we read may predate it.
-        counters.droppedFills++;
-        if (attempt_ < MAX_LOAD_ATTEMPTS) continue;
-        return UNAVAILABLE;
-      }
-      const now = clock();
-      if (found === null) {
-        // Gone from the store (a refresh-ahead may be the one to notice): stop serving it.
-        positive?.delete(key);
-        // A revoke that raced this load left a tombstone: keep it and say why.
-        if (revokedHere(key, now)) return REVOKED;
-        rememberNegative(key);
-        return INVALID;
-      }
-      // The store filters expired rows with its own clock; ours is the one that counts here.
-      if (found.expiresAt !== null && found.expiresAt <= now) {
-        positive?.delete(key);
-        return EXPIRED;
-      }
-      // A tombstone only exists for a token the store revoked: a lagging store can't undo it.
-      if (revokedHere(key, now)) return REVOKED;
-      const identity = freezeIdentity(found);
-      rememberPositive(key, tokenHash, identity, now, started);
-      if (useTier) {
-        const ttlMs = clampTtlToExpiry(ttl, identity.expiresAt, started) - (now - started);
-        if (ttlMs > 0) {
-          const value = { type: 'identity', identity, filledAt: started } as const;
-          attempt(() => tier.fill(key, value, ttlMs, generation)).catch(() => {
-            counters.l2Errors++;
-          });
-        }
-      }
-      return succeed(key, identity, tokenHash);
-    }
-  }
-
-  /**
-   * Caches `identity` until `min(base + ttl, now + maxTtl, expiresAt)`; `base` is when its load
-   * started (or `now` for an L2 hit, whose remaining lifetime is `maxTtl`).
-   */
-  function rememberPositive(
-    key: string,
-    tokenHash: string,
-    identity: Identity,
-    now: number,
-    base: number,
-    maxTtl?: number,
-  ): void {
-    if (!positive) return;
-    const windowEnd = base + ttl;
-    let deadline = windowEnd;
-    if (maxTtl !== undefined) deadline = Math.min(deadline, now + maxTtl);
-    if (identity.expiresAt !== null) deadline = Math.min(deadline, identity.expiresAt);
-    if (deadline <= now) return;
-    negative?.delete(key);
-    const result: ResolveResult = Object.freeze({ ok: true, identity, tokenHash });
-    // A clamped entry ends with its token: reloading it early could not make it live longer.
-    const refreshAt =
-      refreshAhead > 0 && deadline === windowEnd && maxTtl === undefined
-        ? base + ttl * refreshAhead
-        : Infinity;
-    positive.set(key, {
-      identity,
-      deadline,
-      result,
-      touchDue: now + touchInterval,
-      refreshAt,
-    });
-  }
-
-  function rememberNegative(key: string): void {
-    if (!negative || negativeTtl <= 0) return;
-    negative.set(key, { deadline: clock() + negativeTtl });
-  }
-
-  function rememberTombstone(key: string): void {
-    tombstones?.set(key, { deadline: clock() + tombstoneTtl });
-  }
-
+  /** L1, then the loader. The hit path is `entries.lookup`: no allocation, no closure. */
   function resolveKey(kind: string, tokenHash: string): Promise<ResolveResult> {
     const key = `${kind}:${tokenHash}`;
-    if (positive) {
-      const entry = positive.get(key);
-      if (entry !== undefined) {
-        const now = clock();
-        const { expiresAt } = entry.identity;
-        if (expiresAt !== null && now >= expiresAt) {
-          positive.delete(key);
-          return Promise.resolve(EXPIRED);
-        }
-        if (now < entry.deadline) {
-          counters.hits++;
-          if (now >= entry.refreshAt) refreshInBackground(kind, tokenHash, key, entry);
-          if (now >= entry.touchDue) {
-            entry.touchDue = now + touchInterval;
-            touches.record(key, entry.identity.kind, entry.identity.tokenId);
-          }
-          return Promise.resolve(entry.result);
-        }
-        positive.delete(key);
-      }
-    }
-    const now = clock();
-    if (revokedHere(key, now)) {
-      counters.negativeHits++;
-      return Promise.resolve(REVOKED);
-    }
-    if (negative) {
-      const entry = negative.get(key);
-      if (entry !== undefined) {
-        if (now < entry.deadline) {
-          counters.negativeHits++;
-          return Promise.resolve(INVALID);
-        }
-        negative.delete(key);
-      }
-    }
+    const cached = entries.lookup(kind, tokenHash, key);
+    if (cached !== undefined) return Promise.resolve(cached);
     counters.misses++;
-    // Pass-through mode never shares a load: every resolve asks the store.
-    const existing = enabled ? inflight.get(key) : undefined;
-    if (existing) return existing.promise;
-    return startLoad(kind, tokenHash, key);
-  }
-
-  function resolveHash(kind: string, tokenHash: string): Promise<ResolveResult> {
-    // `kind:hash` must split at the kind's end: a kind with ':' is no kind of ours.
-    if (
-      typeof kind !== 'string' ||
-      kind === '' ||
-      kind.includes(':') ||
-      typeof tokenHash !== 'string'
-    ) {
-      return Promise.resolve(INVALID);
-    }
-    return resolveKey(kind, tokenHash);
-  }
-
-  /** Reloads a still-valid entry off the request path; joins a load already under way. */
-  function refreshInBackground(
-    kind: string,
-    tokenHash: string,
-    key: string,
-    entry: PositiveEntry,
-  ): void {
-    entry.refreshAt = Infinity;
-    if (inflight.has(key)) return;
-    counters.refreshes++;
-    // The answer is for later requests; failures are already counted and never thrown.
-    void startLoad(kind, tokenHash, key);
-  }
-
-  function startLoad(kind: string, tokenHash: string, key: string): Promise<ResolveResult> {
-    const flight: Flight = { stale: false, promise: Promise.resolve(UNAVAILABLE) };
-    let flights = running.get(key);
-    if (!flights) {
-      flights = new Set();
-      running.set(key, flights);
-    }
-    flights.add(flight);
-    flight.promise = load(kind, tokenHash, key, flight).finally(() => {
-      if (inflight.get(key) === flight) inflight.delete(key);
-      flights.delete(flight);
-      if (flights.size === 0 && running.get(key) === flights) running.delete(key);
-    });
-    if (enabled) inflight.set(key, flight);
-    return flight.promise;
+    return loader.load(kind, tokenHash, key);
   }
 
   function resolve(kinds: string | readonly string[], token: string): Promise<ResolveResult> {
@@ -634,200 +304,23 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     return resolveKey(parsed.kind, tokenHash);
   }
 
-  /** Drops a key's cached state on this instance and stales its running loads. */
-  function dropLocal(key: string): void {
-    positive?.delete(key);
-    const flights = running.get(key);
-    if (flights) for (const flight of flights) flight.stale = true;
-    // Later resolves must not join a load that may have read the old state.
-    inflight.delete(key);
-  }
-
-  /** Invalidates the shared tier; `false` when that failed (the caller retries it). */
-  function invalidateTier(key: string, reason: InvalidationMessage['reason']): Promise<boolean> {
-    if (!tier) return Promise.resolve(true);
-    const tombstoneMs = reason === 'revoked' ? tombstoneTtl : 0;
-    return attempt(() => tier.invalidate(key, tombstoneMs)).then(
-      () => true,
-      () => {
-        counters.l2Errors++;
-        return false;
-      },
-    );
-  }
-
-  /** Publishes on `targets`; returns the buses that failed. */
-  async function publishTo(
-    targets: Iterable<InvalidationBus>,
-    message: InvalidationMessage,
-  ): Promise<InvalidationBus[]> {
-    const failed: InvalidationBus[] = [];
-    await Promise.all(
-      [...targets].map((bus) =>
-        attempt(() => bus.publish(message)).catch(() => {
-          failed.push(bus);
-        }),
-      ),
-    );
-    return failed;
-  }
-
-  /** Remembers an invalidation step that failed; it is retried until done or moot. */
-  function addPending(
-    message: InvalidationMessage,
-    step: { tier?: boolean; buses?: readonly InvalidationBus[] },
-  ): void {
-    if (closed) return;
-    const key = `${message.kind}:${message.tokenHash}`;
-    // A fill that raced the operation ends at most one tier lifetime after its load started,
-    // and that load started no earlier than one store deadline before it answered.
-    const deadline = clock() + tierLifetime + storeTimeoutMs;
-    let entry = pending.get(key);
-    if (!entry) {
-      entry = {
-        kind: message.kind,
-        tokenHash: message.tokenHash,
-        reason: message.reason,
-        tier: false,
-        buses: new Set(),
-        deadline,
-        attempt: 0,
-        timer: undefined,
-        running: false,
-      };
-      pending.set(key, entry);
+  function resolveHash(kind: string, tokenHash: string): Promise<ResolveResult> {
+    // `kind:hash` must split at the kind's end: a kind with ':' is no kind of ours.
+    if (
+      typeof kind !== 'string' ||
+      kind === '' ||
+      kind.includes(':') ||
+      typeof tokenHash !== 'string'
+    ) {
+      return Promise.resolve(INVALID);
     }
-    if (message.reason === 'revoked') entry.reason = 'revoked';
-    if (step.tier) entry.tier = true;
-    for (const bus of step.buses ?? []) entry.buses.add(bus);
-    entry.deadline = Math.max(entry.deadline, deadline);
-    if (!entry.timer && !entry.running) scheduleRetry(entry);
-  }
-
-  function scheduleRetry(entry: Pending): void {
-    const base = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** entry.attempt);
-    const delay = base / 2 + Math.random() * (base / 2);
-    entry.timer = setTimeout(() => {
-      entry.timer = undefined;
-      void retry(entry);
-    }, delay);
-    entry.timer.unref();
-  }
-
-  async function retry(entry: Pending): Promise<void> {
-    const key = `${entry.kind}:${entry.tokenHash}`;
-    if (closed || pending.get(key) !== entry) return;
-    entry.attempt++;
-    entry.running = true;
-    try {
-      if (entry.tier) {
-        counters.tierRetries++;
-        if (await invalidateTier(key, entry.reason)) entry.tier = false;
-      }
-      if (entry.buses.size > 0) {
-        counters.publishRetries++;
-        const message: InvalidationMessage = {
-          kind: entry.kind,
-          tokenHash: entry.tokenHash,
-          reason: entry.reason,
-          ...(entry.tier ? { tierCleared: false } : {}),
-        };
-        const failed = new Set(await publishTo(entry.buses, message));
-        for (const bus of [...entry.buses]) if (!failed.has(bus)) entry.buses.delete(bus);
-      }
-    } finally {
-      entry.running = false;
-    }
-    if (closed) return;
-    if (!entry.tier && entry.buses.size === 0) {
-      pending.delete(key);
-      return;
-    }
-    if (clock() >= entry.deadline) {
-      // Whatever the tier held from before the operation has expired by now.
-      pending.delete(key);
-      logger.warn('authcache: gave up retrying an invalidation; its stale state has expired', {
-        kind: entry.kind,
-        tier: entry.tier,
-        buses: entry.buses.size,
-      });
-      return;
-    }
-    scheduleRetry(entry);
-  }
-
-  /**
-   * The one path every invalidation takes. `clearTier`: this instance must clear the shared tier
-   * (its own revokes and invalidations, and changes no instance has cleared yet). `publish`:
-   * announce it on the buses (only for changes made here).
-   */
-  async function applyInvalidation(
-    message: InvalidationMessage,
-    { clearTier, publish }: { clearTier: boolean; publish: boolean },
-  ): Promise<void> {
-    const key = `${message.kind}:${message.tokenHash}`;
-    counters.invalidations++;
-    dropLocal(key);
-    const revoked = message.reason === 'revoked';
-    if (revoked) rememberTombstone(key);
-    else negative?.delete(key);
-    const event: InvalidationEvent = { type: 'invalidate', ...message };
-    let tierCleared = true;
-    if (tier && clearTier) {
-      // A revoke's tombstone already stops reloads. Anything else could be read back from the
-      // shared tier until it is cleared, so listeners (which re-check at once) hear of it only
-      // afterwards, and whatever a load cached from the old value meanwhile is dropped again.
-      if (revoked) emit(event);
-      tierCleared = await invalidateTier(key, message.reason);
-      if (!tierCleared) {
-        logger.warn('authcache: shared tier invalidation failed; retrying in the background', {
-          kind: message.kind,
-        });
-        // Until it succeeds, loads of this key skip the tier, and a revoke stays pinned.
-        addPending(message, { tier: true });
-      }
-      dropLocal(key);
-      if (!revoked) emit(event);
-    } else emit(event);
-    if (!publish || buses.length === 0) return;
-    const outgoing: InvalidationMessage = {
-      kind: message.kind,
-      tokenHash: message.tokenHash,
-      reason: message.reason,
-      // Receivers then invalidate the tier themselves (idempotent).
-      ...(tierCleared ? {} : { tierCleared: false }),
-    };
-    const failed = await publishTo(buses, outgoing);
-    if (failed.length > 0) {
-      logger.warn('authcache: publishing an invalidation failed; retrying in the background', {
-        kind: message.kind,
-        buses: failed.length,
-      });
-      addPending(message, { buses: failed });
-    }
-  }
-
-  /** Handles an invalidation delivered by a bus. */
-  function invalidateRemote(message: InvalidationMessage): void {
-    if (!isValidKindName(message?.kind) || typeof message.tokenHash !== 'string') return;
-    // An instance publishes after clearing the shared tier, unless it says it could not
-    // (tierCleared: false); the store's own changes (fromStore) reached nobody's tier yet.
-    void applyInvalidation(message, {
-      clearTier: message.fromStore === true || message.tierCleared === false,
-      publish: false,
-    });
-  }
-
-  function checkKind(method: string, kind: string): void {
-    if (!isValidKindName(kind)) {
-      throw new TypeError(`auth.${method}: kind must be printable ASCII without ":"`);
-    }
+    return resolveKey(kind, tokenHash);
   }
 
   async function invalidate(kind: string, tokenHash: string): Promise<void> {
     checkKind('invalidate', kind);
     const message: InvalidationMessage = { kind, tokenHash, reason: 'invalidated' };
-    await applyInvalidation(message, { clearTier: true, publish: true });
+    await invalidation.apply(message, { clearTier: true, publish: true });
   }
 
   async function revoke(
@@ -839,28 +332,12 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     const hashes = await store.revoke(kind, tokenId, opts);
     for (const tokenHash of hashes) {
       const message: InvalidationMessage = { kind, tokenHash, reason: 'revoked' };
-      await applyInvalidation(message, { clearTier: true, publish: true });
+      await invalidation.apply(message, { clearTier: true, publish: true });
     }
     return hashes.length > 0;
   }
 
-  function clear(): void {
-    positive?.clear();
-    negative?.clear();
-    // Tombstones stay: each rejects only a token the store already revoked.
-    for (const flights of running.values()) for (const flight of flights) flight.stale = true;
-    inflight.clear();
-    emit({ type: 'flush' });
-  }
-
-  const busReady = Promise.all(
-    buses.map((bus) =>
-      bus.start({
-        onInvalidate: invalidateRemote,
-        onFlush: clear,
-      }),
-    ),
-  ).then(() => undefined);
+  const busReady = invalidation.startBuses();
   // Surface start failures through ready(), not as an unhandled rejection.
   busReady.catch(() => {});
 
@@ -871,33 +348,24 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     invalidate,
     hashToken,
     tokenKinds: format.kinds,
-    onInvalidate(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    clear,
+    onInvalidate: (listener: (event: InvalidationEvent) => void) =>
+      invalidation.onInvalidate(listener),
+    clear: () => invalidation.clear(),
     flushTouches: () => touches.flush(),
     ready: () => busReady,
-    stats: () => {
-      let pendingTier = 0;
-      let pendingPublish = 0;
-      for (const entry of pending.values()) {
-        if (entry.tier) pendingTier++;
-        if (entry.buses.size > 0) pendingPublish++;
-      }
+    stats: (): AuthCacheStats => {
+      const counts = pending.counts();
       return {
         ...counters,
-        pendingTier,
-        pendingPublish,
-        size: positive?.size ?? 0,
-        negativeSize: negative?.size ?? 0,
-        tombstones: tombstones?.size ?? 0,
+        pendingTier: counts.tier,
+        pendingPublish: counts.publish,
+        size: entries.size,
+        negativeSize: entries.negativeSize,
+        tombstones: entries.tombstones,
       };
     },
     async close() {
-      closed = true;
-      for (const entry of pending.values()) clearTimeout(entry.timer);
-      pending.clear();
+      pending.close();
       await touches.close();
       await Promise.all(buses.map((bus) => bus.close()));
     },
