@@ -79,7 +79,7 @@ export interface AuthCacheOptions {
    * one, else SHA-256 hex.
    */
   hashToken?: (token: string) => string;
-  /** Optional shared tier between L1 and the store (e.g. `redisTier`). Default: none. */
+  /** Optional shared tier between L1 and the store (e.g. `createRedisTier`). Default: none. */
   tier?: SharedTier;
   /** Buses that carry invalidations to and from other instances. Default: none. */
   bus?: InvalidationBus | readonly InvalidationBus[];

@@ -41,7 +41,7 @@ export type ResolveResult =
   | { readonly ok: false; readonly reason: FailureReason };
 
 /**
- * The source of truth for tokens. Implementations: `pgTokenStore` (Postgres and PGlite).
+ * The source of truth for tokens. Implementations: `createPgTokenStore` (Postgres and PGlite).
  * Every method may throw on an outage; the resolver turns that into `unavailable`.
  */
 export interface TokenStore {
@@ -79,7 +79,7 @@ export type SharedValue =
   | { readonly type: 'revoked' };
 
 /**
- * An optional shared cache between the in-process LRU and the store (e.g. `redisTier`).
+ * An optional shared cache between the in-process LRU and the store (e.g. `createRedisTier`).
  * Implementations bound every call with a timeout; any throw (synchronous or a rejection) is
  * treated as a miss, and a failed `invalidate` is retried by the resolver until it succeeds.
  */
@@ -113,7 +113,7 @@ export interface InvalidationMessage {
   readonly reason: 'revoked' | 'invalidated';
   /**
    * `true` when the change was made in the store itself (e.g. a direct SQL `UPDATE` seen by
-   * `pgBus`), so no instance has invalidated the shared tier for it: every receiving instance
+   * `createPgBus`), so no instance has invalidated the shared tier for it: every receiving instance
    * then invalidates the shared tier too (idempotent). Absent for messages published by an
    * instance, which invalidated the shared tier before publishing.
    */
@@ -133,7 +133,7 @@ export interface InvalidationHandlers {
   onFlush(): void;
 }
 
-/** Carries invalidations between instances (e.g. `redisBus`, `pgBus`). */
+/** Carries invalidations between instances (e.g. `createRedisBus`, `createPgBus`). */
 export interface InvalidationBus {
   /** Announces an invalidation made by this instance. Must not deliver it back to itself. */
   publish(message: InvalidationMessage): Promise<void>;
