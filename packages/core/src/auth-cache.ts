@@ -65,6 +65,21 @@ export interface AuthCacheOptions {
    * `1 / refreshAhead` store queries per TTL instead of one. Default: `0` (off).
    */
   refreshAhead?: number;
+  /**
+   * Spread of entry lifetimes: each positive entry (in L1 and in the shared tier) lives a random
+   * `0`–`ttlJitter` fraction less than its TTL, so tokens first used together do not all reload
+   * together (no latency cliff at window boundaries). Lifetimes are never longer than the TTL and
+   * never past `expiresAt`. Must be in `[0, 0.5]`. Default: `0.05`.
+   */
+  ttlJitter?: number;
+  /**
+   * How long the shared tier keeps an identity, counted from its load's start, clamped to the
+   * token's `expiresAt` (and jittered like L1). Longer than `ttl` so that an L1 expiry is answered
+   * from the tier instead of the store; revocation does not wait for it (the buses, tier
+   * tombstones and pending retries carry revokes). A freshly started instance ignores tier copies
+   * older than itself for this long (see `tierSkewMs`). Must be ≥ `ttl`. Default: `3 × ttl`.
+   */
+  tierTtl?: number;
   /** How long pending touches wait before one batch writes them. Default: `1_000`. */
   touchFlushDelay?: number;
   /**
@@ -92,7 +107,7 @@ export interface AuthCacheOptions {
   storeTimeoutMs?: number;
   /**
    * Clock skew tolerated between instances when judging shared-tier entries, in ms. For its
-   * first `ttl + tierSkewMs` an instance ignores every tier identity filled before
+   * first `tierTtl + tierSkewMs` an instance ignores every tier identity filled before
    * `its start + tierSkewMs` (and asks the store instead): a revoke made before this instance
    * started either cleaned the tier, or left a stale entry that was filled before the revoke,
    * hence before this start. Must be ≥ 0. Default: `1_000`.
@@ -113,6 +128,13 @@ export interface AuthCache {
    * `expired`, `revoked` or `unavailable` (the store could not be asked; answer 503).
    */
   resolve(kinds: string | readonly string[], token: string): Promise<ResolveResult>;
+  /**
+   * What `resolve(kinds, token)` would settle to, when that is known without any I/O (a warm L1
+   * entry, a negative entry or tombstone, a malformed token), with the same bookkeeping
+   * (counters, touch, refresh-ahead); else `undefined`, having changed nothing. Lets adapters
+   * answer a warm request without a promise hop.
+   */
+  peek(kinds: string | readonly string[], token: string): ResolveResult | undefined;
   /**
    * Resolves by an already computed hash, skipping the format check. For integrations whose
    * credential is not a prefixed token (e.g. SigV4 access key ids).
@@ -192,6 +214,14 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   if (!(refreshAhead >= 0 && refreshAhead < 1)) {
     throw new TypeError('createAuthCache: refreshAhead must be in [0, 1)');
   }
+  const ttlJitter = options.ttlJitter ?? 0.05;
+  if (!(ttlJitter >= 0 && ttlJitter <= 0.5)) {
+    throw new TypeError('createAuthCache: ttlJitter must be in [0, 0.5]');
+  }
+  const tierTtl = checkTime('tierTtl', options.tierTtl ?? 3 * (ttl > 0 ? ttl : DEFAULT_TTL));
+  if (!(tierTtl >= ttl && tierTtl > 0)) {
+    throw new TypeError('createAuthCache: tierTtl must be positive and ≥ ttl');
+  }
   const clock = options.clock ?? Date.now;
   const logger: Logger = options.logger ?? console;
   const format = createTokenFormat(options.tokenKinds);
@@ -202,11 +232,13 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   /** How long a revoke is remembered (L1 and shared tier alike): never less than a negative entry. */
   const tombstoneTtl = Math.max(ttl, negativeTtl);
   /**
-   * The longest a tier identity can live (every instance is assumed to run the same `ttl`): a
-   * fill's TTL is counted from its load's start, so a value read before an invalidation is gone
-   * from the tier this long after it.
+   * The longest a tier identity can live (every instance is assumed to run the same `tierTtl`):
+   * a fill's TTL is counted from its load's start, so a value read before an invalidation is
+   * gone from the tier this long after it.
    */
-  const tierLifetime = Math.max(ttl > 0 ? ttl : DEFAULT_TTL, tombstoneTtl);
+  const tierLifetime = Math.max(tierTtl, tombstoneTtl);
+  /** A lifetime shortened by a random fraction of at most `ttlJitter`. */
+  const jitter = (lifetime: number) => lifetime * (1 - ttlJitter * Math.random());
 
   // The parts, in dependency order; each gets only what it needs.
   const counters = createCounters();
@@ -242,6 +274,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     maxEntries,
     touchInterval,
     refreshAhead,
+    jitter,
     clock,
     counters,
     touches,
@@ -253,7 +286,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     store,
     tier,
     enabled,
-    ttl,
+    tierTtl,
+    jitter,
     storeTimeoutMs,
     tierSkewMs,
     tierLifetime,
@@ -283,25 +317,45 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     return loader.load(kind, tokenHash, key);
   }
 
-  function resolve(kinds: string | readonly string[], token: string): Promise<ResolveResult> {
+  /** Where the last {@link local} that found nothing left off, so resolve loads without redoing it. */
+  let missKind = '';
+  let missHash = '';
+  let missKey = '';
+
+  /** Everything `resolve` does before any I/O: format, kind, hash, L1. */
+  function local(kinds: string | readonly string[], token: string): ResolveResult | undefined {
     const parsed = format.parse(token);
     if (!parsed.ok) {
       counters.malformed++;
-      return Promise.resolve(MALFORMED);
+      return MALFORMED;
     }
     const accepted =
       typeof kinds === 'string' ? kinds === parsed.kind : kinds.includes(parsed.kind);
     // A well-formed token of another kind is not a syntax error, just not valid here.
-    if (!accepted) return Promise.resolve(INVALID);
+    if (!accepted) return INVALID;
     let tokenHash: string;
     try {
       tokenHash = hashToken(token);
     } catch {
       // A hasher that throws is a broken store, not a bad token.
       counters.storeErrors++;
-      return Promise.resolve(UNAVAILABLE);
+      return UNAVAILABLE;
     }
-    return resolveKey(parsed.kind, tokenHash);
+    const key = `${parsed.kind}:${tokenHash}`;
+    const cached = entries.lookup(parsed.kind, tokenHash, key);
+    if (cached === undefined) {
+      missKind = parsed.kind;
+      missHash = tokenHash;
+      missKey = key;
+    }
+    return cached;
+  }
+
+  function resolve(kinds: string | readonly string[], token: string): Promise<ResolveResult> {
+    const known = local(kinds, token);
+    if (known !== undefined) return Promise.resolve(known);
+    counters.misses++;
+    return loader.load(missKind, missHash, missKey);
   }
 
   function resolveHash(kind: string, tokenHash: string): Promise<ResolveResult> {
@@ -343,6 +397,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
 
   return {
     resolve,
+    peek: local,
     resolveHash,
     revoke,
     invalidate,

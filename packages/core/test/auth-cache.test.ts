@@ -31,7 +31,8 @@ describe('createAuthCache', () => {
   });
 
   it('serves a token without expiry from cache for ttl, then asks again', async () => {
-    const { clock, mem, auth } = setup({ ttl: 60_000 });
+    // The exact window: no jitter (jitter has its own test).
+    const { clock, mem, auth } = setup({ ttl: 60_000, ttlJitter: 0 });
     const token = generateToken('pat');
     const identity = mem.add('pat', token);
     const first = await auth.resolve('pat', token);
@@ -239,7 +240,7 @@ describe('createAuthCache', () => {
   });
 
   it('refresh-ahead: serves from cache and reloads in the background past the soft TTL', async () => {
-    const { clock, mem, auth } = setup({ ttl: 60_000, refreshAhead: 0.5 });
+    const { clock, mem, auth } = setup({ ttl: 60_000, refreshAhead: 0.5, ttlJitter: 0 });
     const token = generateToken('pat');
     mem.add('pat', token);
     await auth.resolve('pat', token);
@@ -272,7 +273,7 @@ describe('createAuthCache', () => {
   });
 
   it('refresh-ahead: a store outage during a refresh keeps serving until the deadline, then 503', async () => {
-    const { clock, mem, auth } = setup({ ttl: 60_000, refreshAhead: 0.5 });
+    const { clock, mem, auth } = setup({ ttl: 60_000, refreshAhead: 0.5, ttlJitter: 0 });
     const token = generateToken('pat');
     mem.add('pat', token);
     await auth.resolve('pat', token);

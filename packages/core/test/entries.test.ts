@@ -17,6 +17,7 @@ function setup(overrides: Partial<EntriesOptions> = {}) {
     maxEntries: 100,
     touchInterval: 10_000,
     refreshAhead: 0,
+    jitter: (lifetime) => lifetime,
     clock,
     counters,
     touches: { record: (key) => touched.push(key) },

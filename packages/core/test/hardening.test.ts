@@ -55,7 +55,7 @@ describe('the TTL window starts when the lookup starts', () => {
         return answer;
       },
     };
-    const auth = createAuthCache({ store: slow, clock, logger: quiet, ttl: 60_000 });
+    const auth = createAuthCache({ store: slow, clock, logger: quiet, ttl: 60_000, ttlJitter: 0 });
     const token = generateToken('pat');
     mem.add('pat', token);
     expect((await auth.resolve('pat', token)).ok).toBe(true);

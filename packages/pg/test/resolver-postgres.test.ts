@@ -117,6 +117,7 @@ describe('createAuthCache over createPgTokenStore, counted at the database', () 
     const auth = createAuthCache({
       store,
       ttl: TTL - 1,
+      ttlJitter: 0, // windows on the exact grid; jitter is tested in core
       clock: clock.now,
       touchFlushDelay: 3_600_000,
     });

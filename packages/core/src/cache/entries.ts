@@ -45,6 +45,8 @@ export interface EntriesOptions {
   touchInterval: number;
   /** Fraction of the TTL after which a hit asks for a background reload; `0`: never. */
   refreshAhead: number;
+  /** Shortens a lifetime by a random fraction (the `ttlJitter` option), so entries spread out. */
+  jitter: (lifetime: number) => number;
   clock: () => number;
   counters: Counters;
   touches: Pick<TouchScheduler, 'record'>;
@@ -94,6 +96,7 @@ export interface Entries {
 export function createEntries(options: EntriesOptions): Entries {
   const { enabled, ttl, negativeTtl, tombstoneTtl, maxEntries, touchInterval, refreshAhead } =
     options;
+  const { jitter } = options;
   const { clock, counters, touches, isRevokePending, onRefreshDue } = options;
   // lru-cache's own TTL is not used: the deadline lives in the entry and is checked against
   // the injected clock on every hit, which also makes `ttl: 0` ("forever" in lru-cache) moot.
@@ -110,7 +113,6 @@ export function createEntries(options: EntriesOptions): Entries {
     return isRevokePending(key);
   }
 
-  // Kept small so that the JIT inlines it into `resolve`: the rest is `lookupSlow`.
   // Kept small so that the JIT inlines it into `resolve`: the rest is `lookupSlow`.
   function lookup(kind: string, tokenHash: string, key: string): ResolveResult | undefined {
     const entry = positive?.get(key);
@@ -169,7 +171,7 @@ export function createEntries(options: EntriesOptions): Entries {
     maxTtl?: number,
   ): void {
     if (!positive) return;
-    const windowEnd = base + ttl;
+    const windowEnd = base + jitter(ttl);
     let deadline = windowEnd;
     if (maxTtl !== undefined) deadline = Math.min(deadline, now + maxTtl);
     if (identity.expiresAt !== null) deadline = Math.min(deadline, identity.expiresAt);

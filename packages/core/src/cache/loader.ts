@@ -21,7 +21,10 @@ export interface LoaderOptions {
   tier: SharedTier | undefined;
   /** `false` (pass-through): loads are never shared, every resolve asks the store. */
   enabled: boolean;
-  ttl: number;
+  /** How long a tier copy lives (the `tierTtl` option), before jitter and the expiry clamp. */
+  tierTtl: number;
+  /** Shortens a lifetime by a random fraction (the `ttlJitter` option). */
+  jitter: (lifetime: number) => number;
   storeTimeoutMs: number;
   /** Clock skew tolerated when judging tier values (see the `tierSkewMs` option). */
   tierSkewMs: number;
@@ -53,7 +56,9 @@ interface Flight {
 }
 
 export function createLoader(options: LoaderOptions): Loader {
-  const { store, tier, enabled, ttl, storeTimeoutMs, clock, counters, touches, entries } = options;
+  const { store, tier, enabled, tierTtl, jitter, storeTimeoutMs, clock, counters, touches } =
+    options;
+  const { entries } = options;
   const { tierPending } = options;
   const startedAt = clock();
   /** Until `trustWindowEnd`, tier identities filled before `trustFrom` are ignored. */
@@ -173,7 +178,9 @@ export function createLoader(options: LoaderOptions): Loader {
       const identity = freezeIdentity(found);
       entries.rememberPositive(key, tokenHash, identity, now, started);
       if (useTier) {
-        const ttlMs = clampTtlToExpiry(ttl, identity.expiresAt, started) - (now - started);
+        // The tier keeps it longer than L1 (tierTtl), so an L1 expiry is answered from the tier.
+        const ttlMs =
+          clampTtlToExpiry(jitter(tierTtl), identity.expiresAt, started) - (now - started);
         if (ttlMs > 0) {
           const value = { type: 'identity', identity, filledAt: started } as const;
           attempt(() => tier.fill(key, value, ttlMs, generation)).catch(() => {
