@@ -141,10 +141,12 @@ describe('hono adapter hot path', () => {
     const req = new Request('http://localhost/', bearer(pat));
     const read: string[] = [];
     const get = req.headers.get.bind(req.headers);
-    req.headers.get = (name: string) => {
-      read.push(name.toLowerCase());
-      return get(name);
-    };
+    Object.defineProperty(req.headers, 'get', {
+      value: (name: string) => {
+        read.push(name.toLowerCase());
+        return get(name);
+      },
+    });
     const res = await app.request(req);
     expect(await res.text()).toBe('u1');
     expect(read).toEqual(['authorization']);
