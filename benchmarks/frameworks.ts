@@ -137,6 +137,42 @@ async function stop(server: Running): Promise<void> {
   if (server.child.exitCode === null) server.child.kill();
 }
 
+type Requests = { method: 'GET'; path: string; headers: Record<string, string> }[];
+const sharesCache = new WeakMap<readonly string[], Requests[]>();
+
+/** `tokens` split into `connections` request lists, each token in exactly one. */
+function shareTokens(tokens: readonly string[], connections: number): Requests[] {
+  let shares = sharesCache.get(tokens);
+  if (!shares) {
+    const n = Math.min(connections, tokens.length);
+    shares = Array.from({ length: n }, () => [] as Requests);
+    tokens.forEach((token, i) => {
+      shares![i % n]!.push({
+        method: 'GET',
+        path: '/api/me',
+        headers: { authorization: `Bearer ${token}` },
+      });
+    });
+    sharesCache.set(tokens, shares);
+  }
+  return shares;
+}
+
+/** One request per token, 20 at a time: every cache holds every token before any measurement. */
+async function prime(server: Running): Promise<void> {
+  const queue = [...server.tokens];
+  const worker = async () => {
+    for (let token = queue.pop(); token !== undefined; token = queue.pop()) {
+      const res = await fetch(`http://127.0.0.1:${server.port}/api/me`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`${server.label}: priming answered ${res.status}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 20 }, worker));
+}
+
 export interface RoundResult {
   rps: number;
   p50: number;
@@ -153,11 +189,11 @@ function percentile(sorted: readonly number[], p: number): number {
 
 /** One load run of `seconds` on `server`, with server CPU sampled before and after. */
 export async function round(server: Running, seconds: number): Promise<RoundResult> {
-  const requests = server.tokens.map((token) => ({
-    method: 'GET' as const,
-    path: '/api/me',
-    headers: { authorization: `Bearer ${token}` },
-  }));
+  // Each connection cycles through its own share of the tokens (1000 tokens over 50 connections:
+  // 20 each), so that together they cycle through every token, and each autocannon client
+  // prebuilds only its share (building every token's request for every connection would stall
+  // the start of each round).
+  const shares = shareTokens(server.tokens, config.connections);
   let clients = 0;
   const latencies: number[] = [];
   const before = await ask<SampleMessage>(server.child, { type: 'sample' }, 'sample');
@@ -167,12 +203,10 @@ export async function round(server: Running, seconds: number): Promise<RoundResu
         url: `http://127.0.0.1:${server.port}`,
         connections: config.connections,
         duration: seconds,
-        requests,
-        // Every connection cycles through all the tokens from its own starting point.
+        requests: shares[0]!,
         setupClient: (client) => {
-          const offset =
-            Math.floor((clients++ * requests.length) / config.connections) % requests.length;
-          client.setRequests([...requests.slice(offset), ...requests.slice(0, offset)]);
+          const share = shares[clients++ % shares.length]!;
+          if (share !== shares[0]) client.setRequests(share);
         },
       },
       (error, done) => (error ? reject(error) : resolve(done)),
@@ -307,6 +341,7 @@ export async function benchFrameworks(): Promise<void> {
       const failed = started.find((s) => s.status === 'rejected');
       if (failed) throw failed.reason;
       // Warm-up: every token is loaded into every cache, and the JIT has seen the route.
+      for (const server of servers) await prime(server);
       for (const server of servers) await round(server, warmup);
       if (config.profileDir) {
         await mkdir(config.profileDir, { recursive: true });
@@ -334,7 +369,7 @@ export async function benchFrameworks(): Promise<void> {
       const loadAfter = load1();
       console.log(
         `\nframeworks: GET /api/me, ${config.tokens} PATs cycled (static compare: 1 token), ` +
-          `${config.connections} connections, ${warmup} s warm-up + ${rounds} rounds × ${seconds} s ` +
+          `${config.connections} connections, every token primed, ${warmup} s warm-up + ${rounds} rounds × ${seconds} s ` +
           `per variant, variants take turns each round; each server in its own process; ` +
           `started ${startedAt.toISOString()}, load average ${loadBefore} → ${loadAfter}`,
       );
@@ -462,6 +497,8 @@ export async function benchTtl(): Promise<void> {
       'ttl 24 h (> run)',
     );
     try {
+      await prime(short);
+      await prime(long);
       await round(short, 1);
       await round(long, 1);
       const table: Record<string, Record<string, string>> = {};
