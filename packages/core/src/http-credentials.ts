@@ -10,20 +10,110 @@
  */
 export const MAX_BEARER_TOKEN_LENGTH = 8192;
 
-/** RFC 6750 b64token: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`. */
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-/** `Bearer` (any case), then whitespace: spaces separate (RFC 6750: `"Bearer" 1*SP b64token`), a tab is malformed. */
-const BEARER_SCHEME = /^bearer(?=\s|$)/i;
-
 /** Outcome of credential extraction. `description` is safe to send to the client. */
 export type CredentialResult =
   | { readonly ok: true; readonly token: string }
   | { readonly ok: false; readonly reason: 'missing' | 'malformed'; readonly description?: string };
 
-const MISSING: CredentialResult = Object.freeze({ ok: false, reason: 'missing' });
+/** A failed {@link CredentialResult}. */
+export type CredentialFailure = Extract<CredentialResult, { ok: false }>;
 
-function malformed(description: string): CredentialResult {
-  return { ok: false, reason: 'malformed', description };
+const MISSING: CredentialFailure = Object.freeze({ ok: false, reason: 'missing' });
+// Every failure is a shared frozen constant: extraction allocates nothing but the token itself.
+const malformed = (description: string): CredentialFailure =>
+  Object.freeze({ ok: false, reason: 'malformed', description });
+const SEVERAL_HEADERS = malformed('More than one Authorization header');
+const NO_TOKEN = malformed('Bearer scheme without a token');
+const TOO_LONG = malformed('Bearer token too long');
+const MALFORMED_TOKEN = malformed('Malformed bearer token');
+const SEVERAL_CREDENTIALS = malformed('More than one credential in the Authorization header');
+const SEVERAL_WAYS = malformed('Credentials sent more than one way');
+
+/**
+ * RFC 6750 b64token alphabet: `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/"` (then `*"="`).
+ * Indexed by char code; codes ≥ 128 are never in it.
+ */
+const B64 = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/') {
+  B64[c.charCodeAt(0)] = 1;
+}
+
+/** `value[start, end)` is a b64token: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`. */
+function isB64Token(value: string, start: number, end: number): boolean {
+  let i = start;
+  for (; i < end; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 128 || B64[c] === 0) break;
+  }
+  if (i === start) return false;
+  while (i < end && value.charCodeAt(i) === 61 /* = */) i++;
+  return i === end;
+}
+
+/** ECMAScript `\s` (WhiteSpace and LineTerminator): what may follow the scheme name. */
+function isJsWhitespace(c: number): boolean {
+  return (
+    c === 32 ||
+    (c >= 9 && c <= 13) ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+const BEARER = 'bearer';
+
+/**
+ * The bearer token of an `Authorization` value, or why there is none: {@link extractBearer}
+ * without the result object. A hand-written scan (no regular expression, no trimmed copy): on the
+ * common path the only allocation is the token's own slice of the header.
+ */
+export function scanBearer(
+  authorization: string | readonly string[] | null | undefined,
+): string | CredentialFailure {
+  if (authorization === undefined || authorization === null) return MISSING;
+  if (typeof authorization !== 'string') {
+    if (authorization.length === 0) return MISSING;
+    if (authorization.length > 1) return SEVERAL_HEADERS;
+    return scanBearer(authorization[0]);
+  }
+  // HTTP parsers already strip the optional whitespace around a field value (SP and HTAB only,
+  // RFC 9110 §5.6.3); do the same for direct callers, and nothing more.
+  let start = 0;
+  let end = authorization.length;
+  while (start < end && isSpOrTab(authorization.charCodeAt(start))) start++;
+  while (end > start && isSpOrTab(authorization.charCodeAt(end - 1))) end--;
+  if (start === end) return MISSING;
+  // `Bearer` in any case, then whitespace or the end (RFC 6750: `"Bearer" 1*SP b64token`).
+  if (
+    end - start < 6 ||
+    (end - start > 6 && !isJsWhitespace(authorization.charCodeAt(start + 6)))
+  ) {
+    return otherScheme(authorization, start, end);
+  }
+  for (let i = 0; i < 6; i++) {
+    // `| 0x20` folds A-Z onto a-z; only a letter of either case folds onto a letter.
+    if ((authorization.charCodeAt(start + i) | 0x20) !== BEARER.charCodeAt(i)) {
+      return otherScheme(authorization, start, end);
+    }
+  }
+  // Spaces separate; a tab (or any other whitespace) is part of the token, hence malformed.
+  let tokenStart = start + 6;
+  while (tokenStart < end && authorization.charCodeAt(tokenStart) === 32) tokenStart++;
+  if (tokenStart === end) return NO_TOKEN;
+  if (end - tokenStart > MAX_BEARER_TOKEN_LENGTH) return TOO_LONG;
+  if (!isB64Token(authorization, tokenStart, end)) return MALFORMED_TOKEN;
+  return authorization.slice(tokenStart, end);
+}
+
+function isSpOrTab(c: number): boolean {
+  return c === 32 || c === 9;
 }
 
 /**
@@ -41,24 +131,8 @@ function malformed(description: string): CredentialResult {
 export function extractBearer(
   authorization: string | readonly string[] | null | undefined,
 ): CredentialResult {
-  if (authorization === undefined || authorization === null) return MISSING;
-  if (typeof authorization !== 'string') {
-    if (authorization.length === 0) return MISSING;
-    if (authorization.length > 1) return malformed('More than one Authorization header');
-    return extractBearer(authorization[0]);
-  }
-  // HTTP parsers already strip the optional whitespace around a field value (SP and HTAB only,
-  // RFC 9110 §5.6.3); do the same for direct callers, and nothing more.
-  const value = authorization.replace(/^[ \t]+|[ \t]+$/g, '');
-  if (value === '') return MISSING;
-  const scheme = BEARER_SCHEME.exec(value);
-  if (!scheme) return otherScheme(value);
-  let start = scheme[0].length;
-  while (value.charCodeAt(start) === 32) start++;
-  if (start === value.length) return malformed('Bearer scheme without a token');
-  if (value.length - start > MAX_BEARER_TOKEN_LENGTH) return malformed('Bearer token too long');
-  const token = value.slice(start);
-  return B64TOKEN.test(token) ? { ok: true, token } : malformed('Malformed bearer token');
+  const token = scanBearer(authorization);
+  return typeof token === 'string' ? { ok: true, token } : token;
 }
 
 /** After a comma, OWS, then `Bearer` as a whole word: a second credential in the same value. */
@@ -70,9 +144,10 @@ const LATER_BEARER = /,[ \t]*bearer(?:[ \t]|$)/i;
  * hand over several `Authorization` headers, joined with ", "; `Authorization` is a singleton
  * field, not a list, so `Basic …, Bearer …` is two credentials, as on node.
  */
-function otherScheme(value: string): CredentialResult {
-  if (value.indexOf(',') === -1 || !LATER_BEARER.test(value)) return MISSING;
-  return malformed('More than one credential in the Authorization header');
+function otherScheme(value: string, start: number, end: number): CredentialFailure {
+  const comma = value.indexOf(',', start);
+  if (comma === -1 || comma >= end) return MISSING;
+  return LATER_BEARER.test(value.slice(start, end)) ? SEVERAL_CREDENTIALS : MISSING;
 }
 
 /** What {@link nodeAuthorization} reads of a node:http `IncomingMessage` (or http2 compat request). */
@@ -160,13 +235,20 @@ export function selectCredential(
   authorization: string | readonly string[] | null | undefined,
   otherToken?: string | null,
 ): CredentialResult {
-  const fromHeader = extractBearer(authorization);
+  const token = selectToken(authorization, otherToken);
+  return typeof token === 'string' ? { ok: true, token } : token;
+}
+
+/** {@link selectCredential} without the result object: the token, or why there is none. */
+export function selectToken(
+  authorization: string | readonly string[] | null | undefined,
+  otherToken?: string | null,
+): string | CredentialFailure {
+  const fromHeader = scanBearer(authorization);
   if (otherToken === undefined || otherToken === null || otherToken === '') return fromHeader;
-  const headerPresent = fromHeader.ok || fromHeader.reason === 'malformed';
-  if (headerPresent) return malformed('Credentials sent more than one way');
-  if (typeof otherToken !== 'string') return malformed('Malformed bearer token');
-  if (otherToken.length > MAX_BEARER_TOKEN_LENGTH) return malformed('Bearer token too long');
-  return B64TOKEN.test(otherToken)
-    ? { ok: true, token: otherToken }
-    : malformed('Malformed bearer token');
+  const headerPresent = typeof fromHeader === 'string' || fromHeader.reason === 'malformed';
+  if (headerPresent) return SEVERAL_WAYS;
+  if (typeof otherToken !== 'string') return MALFORMED_TOKEN;
+  if (otherToken.length > MAX_BEARER_TOKEN_LENGTH) return TOO_LONG;
+  return isB64Token(otherToken, 0, otherToken.length) ? otherToken : MALFORMED_TOKEN;
 }

@@ -5,11 +5,11 @@
  * and out of their framework; no token or cache logic lives in them.
  */
 import type { AuthCache } from './auth-cache.js';
-import { selectCredential } from './http-credentials.js';
+import { selectToken } from './http-credentials.js';
 import { type HttpAuthError, type HttpErrorOptions, toHttpError } from './http-errors.js';
 import { createJwtVerifier, type JwtOptions } from './http-jwt.js';
 import { defaultTokenKinds, type TokenKinds } from './tokens.js';
-import type { FailureReason, Identity } from './types.js';
+import type { FailureReason, Identity, ResolveResult } from './types.js';
 
 /**
  * How the request was authenticated: `daemon_token` (an `mdt_` token), `pat` (an `mul_` token),
@@ -77,8 +77,42 @@ export type AuthOutcome =
   | { readonly ok: true; readonly auth: RequestAuth | undefined }
   | { readonly ok: false; readonly error: HttpAuthError };
 
+/** A failed request, as {@link Authenticator.request} returns it. */
+export class AuthRejection {
+  constructor(readonly error: HttpAuthError) {}
+}
+
+/**
+ * What {@link Authenticator.request} settles to: the request's identity (a fresh object), or
+ * `undefined` for optional auth without a credential, or an {@link AuthRejection}.
+ */
+export type RequestOutcome = RequestAuth | undefined | AuthRejection;
+
 /** Authenticates one request. Never throws for an auth outcome. */
-export type Authenticator = (sources: CredentialSources) => Promise<AuthOutcome>;
+export interface Authenticator {
+  (sources: CredentialSources): Promise<AuthOutcome>;
+  /**
+   * The same pipeline, for adapters, without wrapper objects: the only allocation of a request
+   * answered from the cache is the returned {@link RequestAuth}. Returns the outcome itself
+   * when it is known without waiting (a missing or malformed credential, or an auth cache whose
+   * optional `peek` answers from its in-process tier), else a native `Promise` of it. Never
+   * throws: an unexpected error is a rejected promise.
+   */
+  readonly request: (
+    authorization: CredentialSources['authorization'],
+    token?: string | null,
+  ) => RequestOutcome | Promise<RequestOutcome>;
+}
+
+/**
+ * An auth cache that can answer without a promise. `peek(kinds, token)` returns what
+ * `resolve(kinds, token)` would settle to when it can tell without I/O (an in-process hit, with
+ * the same bookkeeping `resolve` does for it), else `undefined` and has no effect at all (the
+ * authenticator then calls `resolve`). Optional: the authenticator feature-detects it.
+ */
+interface PeekingAuthCache {
+  peek?(kinds: readonly string[], token: string): ResolveResult | undefined;
+}
 
 /**
  * Builds the pipeline every adapter runs: extract the credential, resolve it (prefixed tokens
@@ -92,6 +126,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   if (!Array.isArray(options.kinds))
     throw new TypeError('authcache middleware: kinds must be an array');
   const { auth } = options;
+  const peeking = auth as AuthCache & PeekingAuthCache;
+  const canPeek = typeof peeking.peek === 'function';
   const kinds = [...options.kinds];
   const required = options.required ?? true;
   const scopes = [...(options.scopes ?? [])];
@@ -107,41 +143,71 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   // Fail at startup, not on the first outage.
   toHttpError('unavailable', errorOptions);
 
-  const fail = (reason: FailureReason, description?: string): AuthOutcome => ({
-    ok: false,
-    error: toHttpError(reason, description ? { ...errorOptions, description } : errorOptions),
-  });
+  const reject = (reason: FailureReason, description?: string): AuthRejection =>
+    new AuthRejection(
+      toHttpError(reason, description ? { ...errorOptions, description } : errorOptions),
+    );
 
-  return async ({ authorization, token: other }) => {
-    const credential = selectCredential(authorization, other);
-    if (!credential.ok) {
-      if (credential.reason === 'missing' && !required) return { ok: true, auth: undefined };
-      return fail(credential.reason, credential.description);
-    }
-    const { token } = credential;
-
-    let identity: Identity;
-    if (verifyJwt && !prefixes.some((prefix) => token.startsWith(prefix))) {
-      const result = await verifyJwt(token);
-      if (!result.ok) return fail(result.reason);
-      identity = result.identity;
-    } else {
-      const result = await auth.resolve(kinds, token);
-      if (!result.ok) {
-        // A syntactically fine header whose token fails the offline format check is an invalid
-        // token (401), not an invalid request (400): RFC 6750 §3.1 "invalid_token … malformed".
-        return result.reason === 'malformed' ? fail('invalid') : fail(result.reason);
-      }
-      identity = result.identity;
-    }
-    for (const scope of scopes) {
-      if (!identity.scopes.includes(scope)) return fail('insufficient_scope');
+  const accept = (identity: Identity): RequestOutcome => {
+    for (let i = 0; i < scopes.length; i++) {
+      if (!identity.scopes.includes(scopes[i]!)) return reject('insufficient_scope');
     }
     // Identities from the auth cache are deeply frozen (scopes, attributes), so this shallow
     // per-request object can't leak a change into the cache. `path` first: V8 clones a spread
     // at the start of a literal much faster than one followed by more properties.
-    return { ok: true, auth: { path: authPathOf(identity.kind), ...identity } };
+    return { path: authPathOf(identity.kind), ...identity };
   };
+
+  // Created once: the asynchronous paths allocate no closure per request.
+  const fromCache = (result: ResolveResult): RequestOutcome => {
+    if (result.ok) return accept(result.identity);
+    // A syntactically fine header whose token fails the offline format check is an invalid
+    // token (401), not an invalid request (400): RFC 6750 §3.1 "invalid_token … malformed".
+    return reject(result.reason === 'malformed' ? 'invalid' : result.reason);
+  };
+  const fromJwt = (
+    result: { ok: true; identity: Identity } | { ok: false; reason: FailureReason },
+  ): RequestOutcome => (result.ok ? accept(result.identity) : reject(result.reason));
+
+  const request = (
+    authorization: CredentialSources['authorization'],
+    other?: string | null,
+  ): RequestOutcome | Promise<RequestOutcome> => {
+    try {
+      const token = selectToken(authorization, other);
+      if (typeof token !== 'string') {
+        if (token.reason === 'missing' && !required) return undefined;
+        return reject(token.reason, token.description);
+      }
+      if (verifyJwt && !isPrefixed(token)) return Promise.resolve(verifyJwt(token)).then(fromJwt);
+      if (canPeek) {
+        const known = peeking.peek!(kinds, token);
+        if (known !== undefined) return fromCache(known);
+      }
+      const pending = auth.resolve(kinds, token);
+      return (pending instanceof Promise ? pending : Promise.resolve(pending)).then(fromCache);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+
+  const isPrefixed = (token: string): boolean => {
+    for (let i = 0; i < prefixes.length; i++) if (token.startsWith(prefixes[i]!)) return true;
+    return false;
+  };
+
+  const toOutcome = (outcome: RequestOutcome): AuthOutcome =>
+    outcome instanceof AuthRejection
+      ? { ok: false, error: outcome.error }
+      : { ok: true, auth: outcome };
+
+  const authenticate = ({ authorization, token }: CredentialSources): Promise<AuthOutcome> => {
+    const outcome = request(authorization, token);
+    return outcome instanceof Promise
+      ? outcome.then(toOutcome)
+      : Promise.resolve(toOutcome(outcome));
+  };
+  return Object.assign(authenticate, { request });
 }
 
 /** A CORS preflight: `OPTIONS` with `Access-Control-Request-Method`. Adapters let it through. */

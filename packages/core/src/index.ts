@@ -9,15 +9,17 @@ export type {
   BearerAuthOptions,
   CredentialSources,
   RequestAuth,
+  RequestOutcome,
 } from './http.js';
 export {
+  AuthRejection,
   authPathOf,
   createAuthenticator,
   DAEMON_KINDS,
   isCorsPreflight,
   PAT_KINDS,
 } from './http.js';
-export type { CredentialResult, NodeHeaderSource } from './http-credentials.js';
+export type { CredentialFailure, CredentialResult, NodeHeaderSource } from './http-credentials.js';
 export {
   extractBearer,
   fetchAuthorization,

@@ -47,7 +47,8 @@ describe('no reload cliff at window boundaries (ttlJitter)', () => {
     expect(mem.calls.find).toBe(500);
     // …the reloads spread over the last 3 s instead of landing in one instant…
     const reloadedAt: number[] = [];
-    for (let step = 0; step < 30; step++) {
+    // 31 steps of 100 ms: up to and including the ttl itself.
+    for (let step = 0; step < 31; step++) {
       clock.advance(100);
       const before = mem.calls.find;
       await Promise.all(tokens.map((token) => auth.resolve('pat', token)));

@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
   type AuthCache,
+  AuthRejection,
   authPathOf,
   createAuthCache,
   createAuthenticator,
   createTokenFormat,
   extractBearer,
   fetchAuthorization,
+  generateToken,
   isCorsPreflight,
   MAX_BEARER_TOKEN_LENGTH,
   nodeAuthorization,
@@ -264,6 +266,185 @@ describe('createAuthenticator with custom token kinds', () => {
     const outcome = await authenticate({ authorization: `Bearer ${custom}` });
     expect(outcome).toEqual({ ok: true, auth: { ...found, path: 'api' } });
     expect(mem.calls.find).toBe(1);
+    await auth.close();
+  });
+});
+
+describe('extractBearer agrees with the RFC 6750 regular expressions it replaced', () => {
+  // The former implementation, kept here as the reference: the hand-written scan must answer
+  // exactly the same for every input.
+  const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+  const BEARER_SCHEME = /^bearer(?=\s|$)/i;
+  const LATER_BEARER = /,[ \t]*bearer(?:[ \t]|$)/i;
+  const reference = (value: string) => {
+    const v = value.replace(/^[ \t]+|[ \t]+$/g, '');
+    if (v === '') return { ok: false, reason: 'missing' };
+    const scheme = BEARER_SCHEME.exec(v);
+    if (!scheme) {
+      return v.indexOf(',') !== -1 && LATER_BEARER.test(v)
+        ? { ok: false, reason: 'malformed' }
+        : { ok: false, reason: 'missing' };
+    }
+    let start = scheme[0].length;
+    while (v.charCodeAt(start) === 32) start++;
+    if (start === v.length) return { ok: false, reason: 'malformed' };
+    if (v.length - start > MAX_BEARER_TOKEN_LENGTH) return { ok: false, reason: 'malformed' };
+    const t = v.slice(start);
+    return B64TOKEN.test(t) ? { ok: true, token: t } : { ok: false, reason: 'malformed' };
+  };
+  const pieces = [
+    'Bearer',
+    'bearer',
+    'BEARER',
+    'BeArEr',
+    'Bearerx',
+    'Basic',
+    'Bear',
+    'bearer,',
+    ' ',
+    '  ',
+    '\t',
+    '\n',
+    '\u00a0',
+    '\u2003',
+    '\ufeff',
+    '\u0000',
+    ',',
+    ', ',
+    'abc',
+    token,
+    'a=b',
+    '==',
+    '=',
+    'a==',
+    '"',
+    'é',
+    '~+/.-_',
+    'ı',
+    'ſ',
+    'K',
+  ];
+  // A deterministic pseudo-random corpus (no flakiness): 20 000 concatenations of 1-5 pieces.
+  let seed = 42;
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed;
+  };
+  const corpus = [...pieces];
+  for (let i = 0; i < 20_000; i++) {
+    let value = '';
+    for (let n = 1 + (next() % 5); n > 0; n--) value += pieces[next() % pieces.length];
+    corpus.push(value);
+  }
+  corpus.push(`Bearer ${'a'.repeat(MAX_BEARER_TOKEN_LENGTH)}`, `Bearer ${'a'.repeat(8193)}`);
+
+  it('on a corpus of 20 000 generated headers', () => {
+    for (const value of corpus) {
+      const actual = extractBearer(value);
+      const expected = reference(value);
+      const simplified = actual.ok
+        ? { ok: true, token: actual.token }
+        : { ok: false, reason: actual.reason };
+      if (JSON.stringify(simplified) !== JSON.stringify(expected)) {
+        expect({ value, result: simplified }).toEqual({ value, result: expected });
+      }
+    }
+  });
+});
+
+describe("Authenticator.request: the adapters' allocation-free form", () => {
+  const live = generateToken('pat');
+  async function warmCache() {
+    const mem = createMemoryStore();
+    const identity = mem.add('pat', live);
+    const auth = createAuthCache({ store: mem.store });
+    expect((await auth.resolve('pat', live)).ok).toBe(true);
+    return { mem, identity, auth };
+  }
+
+  it('answers synchronously from an auth cache that has peek, without calling resolve', async () => {
+    const { identity, auth } = await warmCache();
+    const result = await auth.resolve('pat', live);
+    let resolves = 0;
+    const peeked: string[] = [];
+    const peeking = {
+      ...auth,
+      resolve: (...args: Parameters<AuthCache['resolve']>) => {
+        resolves++;
+        return auth.resolve(...args);
+      },
+      peek: (kinds: readonly string[], t: string) => {
+        peeked.push(kinds.join());
+        return t === live ? result : undefined;
+      },
+    } as AuthCache;
+    const { request } = createAuthenticator({ auth: peeking, kinds: ['pat'] });
+    const outcome = request(`Bearer ${live}`);
+    expect(outcome).not.toBeInstanceOf(Promise);
+    expect(outcome).toEqual({ ...identity, path: 'pat' });
+    expect(peeked).toEqual(['pat']);
+    expect(resolves).toBe(0);
+    // A peek that does not know falls back to resolve.
+    const other = request(`Bearer ${generateToken('pat')}`);
+    expect(other).toBeInstanceOf(Promise);
+    expect(await other).toBeInstanceOf(AuthRejection);
+    expect(resolves).toBe(1);
+    await auth.close();
+  });
+
+  it('maps a peeked failure, and scopes, like resolve', async () => {
+    const { auth } = await warmCache();
+    const peeking = {
+      ...auth,
+      peek: () => ({ ok: false, reason: 'revoked' }) as const,
+    } as AuthCache;
+    const revoked = createAuthenticator({ auth: peeking, kinds: ['pat'] }).request(
+      `Bearer ${live}`,
+    );
+    expect(revoked).toBeInstanceOf(AuthRejection);
+    expect((revoked as AuthRejection).error.status).toBe(401);
+    const scoped = createAuthenticator({ auth, kinds: ['pat'], scopes: ['admin'] }).request(
+      `Bearer ${live}`,
+    );
+    const settled = await scoped;
+    expect(settled).toBeInstanceOf(AuthRejection);
+    expect((settled as AuthRejection).error.status).toBe(403);
+    await auth.close();
+  });
+
+  it('settles a missing or malformed credential synchronously, and optional auth to undefined', async () => {
+    const { auth } = await warmCache();
+    const required = createAuthenticator({ auth, kinds: ['pat'] });
+    expect((required.request(undefined) as AuthRejection).error.status).toBe(401);
+    expect((required.request('Bearer a b') as AuthRejection).error.status).toBe(400);
+    expect(createAuthenticator({ auth, kinds: ['pat'], required: false }).request(null)).toBe(
+      undefined,
+    );
+    await auth.close();
+  });
+
+  it('turns a throwing auth cache into a rejected promise, never a synchronous throw', async () => {
+    const { auth } = await warmCache();
+    const broken = {
+      ...auth,
+      peek: () => {
+        throw new Error('boom');
+      },
+    } as AuthCache;
+    const outcome = createAuthenticator({ auth: broken, kinds: ['pat'] }).request(`Bearer ${live}`);
+    await expect(outcome).rejects.toThrow('boom');
+    await auth.close();
+  });
+
+  it('keeps the promise-returning form for other callers', async () => {
+    const { identity, auth } = await warmCache();
+    const authenticate = createAuthenticator({ auth, kinds: ['pat'] });
+    expect(await authenticate({ authorization: `Bearer ${live}` })).toEqual({
+      ok: true,
+      auth: { ...identity, path: 'pat' },
+    });
+    const failed = await authenticate({ authorization: undefined });
+    expect(failed.ok === false && failed.error.status).toBe(401);
     await auth.close();
   });
 });

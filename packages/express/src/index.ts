@@ -6,6 +6,7 @@
 import {
   AuthError,
   type AuthMiddlewareOptions,
+  AuthRejection,
   type BearerAuthOptions,
   createAuthenticator,
   DAEMON_KINDS,
@@ -13,6 +14,7 @@ import {
   nodeAuthorization,
   PAT_KINDS,
   type RequestAuth,
+  type RequestOutcome,
 } from '@authcache/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
@@ -47,11 +49,24 @@ export type ExpressAuthOptions = AuthMiddlewareOptions<Request>;
 /** Options of `bearerAuth`: {@link ExpressAuthOptions} plus the accepted `kinds`. */
 export type ExpressBearerAuthOptions = BearerAuthOptions<Request>;
 
+function settle(req: Request, next: NextFunction, outcome: RequestOutcome): void {
+  if (outcome instanceof AuthRejection) {
+    next(new AuthError(outcome.error));
+    return;
+  }
+  req.auth = outcome;
+  next();
+}
+
 function middleware(options: ExpressBearerAuthOptions): RequestHandler {
-  const authenticate = createAuthenticator(options);
+  const { request } = createAuthenticator(options);
   const { getToken, skip } = options;
   return function authcache(req: Request, _res: Response, next: NextFunction): void {
-    if (isCorsPreflight(req.method, req.headers['access-control-request-method']) || skip?.(req)) {
+    if (
+      (req.method === 'OPTIONS' &&
+        isCorsPreflight(req.method, req.headers['access-control-request-method'])) ||
+      skip?.(req)
+    ) {
       next();
       return;
     }
@@ -62,11 +77,10 @@ function middleware(options: ExpressBearerAuthOptions): RequestHandler {
       next(error);
       return;
     }
-    authenticate({ authorization: nodeAuthorization(req), token }).then((outcome) => {
-      if (!outcome.ok) return next(new AuthError(outcome.error));
-      req.auth = outcome.auth;
-      next();
-    }, next);
+    const outcome = request(nodeAuthorization(req), token);
+    // A warm cache that can answer synchronously settles the request in this same tick.
+    if (outcome instanceof Promise) outcome.then((value) => settle(req, next, value), next);
+    else settle(req, next, outcome);
   };
 }
 

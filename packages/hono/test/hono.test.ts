@@ -1,4 +1,5 @@
 import { openPostgresAuth, type PostgresAuth } from '@authcache/conformance';
+import type { AuthCache, ResolveResult } from '@authcache/core';
 import { Hono } from 'hono';
 import { every, some } from 'hono/combine';
 import { HTTPException } from 'hono/http-exception';
@@ -23,6 +24,29 @@ beforeAll(async () => {
   daemon = (await db.store.createDaemonToken({ workspaceId: 'w', daemonId: 'd' })).token;
 });
 afterAll(() => db?.close());
+
+/**
+ * The auth cache with the optional synchronous `peek` the adapters feature-detect: it answers
+ * tokens it has already seen resolve, and counts both calls.
+ */
+function withPeek(auth: AuthCache) {
+  const known = new Map<string, ResolveResult>();
+  const calls = { resolve: 0, peek: 0 };
+  const peeking = {
+    ...auth,
+    async resolve(kinds: string | readonly string[], token: string) {
+      calls.resolve++;
+      const result = await auth.resolve(kinds, token);
+      if (result.ok) known.set(token, result);
+      return result;
+    },
+    peek(_kinds: readonly string[], token: string) {
+      calls.peek++;
+      return known.get(token);
+    },
+  } as AuthCache;
+  return { calls, auth: peeking };
+}
 
 const bearer = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } });
 
@@ -155,5 +179,40 @@ describe('hono: one error surface and honest types', () => {
     const signedIn = await app.request('/', bearer(pat));
     expect(await signedIn.json()).toEqual({ subject: 'u1' });
     expect((await app.request('/always')).status).toBe(401);
+  });
+});
+
+describe('hono adapter hot path', () => {
+  it('answers a warm request from peek, without calling resolve', async () => {
+    const { calls, auth } = withPeek(db.auth);
+    const app = new Hono();
+    app.get('/', patAuth({ auth }), (c) =>
+      c.json({ subject: c.var.auth.subject, path: c.var.auth.path }),
+    );
+    for (let i = 0; i < 3; i++) {
+      const res = await app.request('/', bearer(pat));
+      expect(await res.json()).toEqual({ subject: 'u1', path: 'pat' });
+    }
+    const denied = await app.request('/');
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('WWW-Authenticate')).toBe('Bearer realm="api"');
+    expect(calls).toEqual({ peek: 3, resolve: 1 });
+  });
+
+  it('reads one header per request: Access-Control-Request-Method only on OPTIONS', async () => {
+    const app = new Hono();
+    app.get('/', patAuth({ auth: db.auth }), (c) => c.text(c.var.auth.subject));
+    const req = new Request('http://localhost/', bearer(pat));
+    const read: string[] = [];
+    const get = req.headers.get.bind(req.headers);
+    Object.defineProperty(req.headers, 'get', {
+      value: (name: string) => {
+        read.push(name.toLowerCase());
+        return get(name);
+      },
+    });
+    const res = await app.request(req);
+    expect(await res.text()).toBe('u1');
+    expect(read).toEqual(['authorization']);
   });
 });

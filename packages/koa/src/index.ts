@@ -6,6 +6,7 @@
 import {
   AuthError,
   type AuthMiddlewareOptions,
+  AuthRejection,
   type BearerAuthOptions,
   createAuthenticator,
   DAEMON_KINDS,
@@ -14,8 +15,9 @@ import {
   nodeAuthorization,
   PAT_KINDS,
   type RequestAuth,
+  type RequestOutcome,
 } from '@authcache/core';
-import type { Context, Middleware, Next } from 'koa';
+import type { Context, Middleware, Next, ParameterizedContext } from 'koa';
 
 export type {
   AuthErrorLike,
@@ -56,18 +58,11 @@ export type KoaBearerAuthOptions = BearerAuthOptions<Context> & KoaOnlyOptions;
 type AuthMiddleware = Middleware<AuthState>;
 
 function middleware(options: KoaBearerAuthOptions): AuthMiddleware {
-  const authenticate = createAuthenticator(options);
+  const { request } = createAuthenticator(options);
   const { getToken, skip, passthrough = false } = options;
-  return async function authcache(ctx, next: Next) {
-    const context = ctx as unknown as Context;
-    if (isCorsPreflight(ctx.method, ctx.get('Access-Control-Request-Method'))) return next();
-    if (skip?.(context)) return next();
-    const outcome = await authenticate({
-      authorization: nodeAuthorization(ctx.req),
-      token: getToken?.(context),
-    });
-    if (outcome.ok) {
-      ctx.state.auth = outcome.auth;
+  const settle = (ctx: ParameterizedContext<AuthState>, next: Next, outcome: RequestOutcome) => {
+    if (!(outcome instanceof AuthRejection)) {
+      ctx.state.auth = outcome;
       return next();
     }
     if (passthrough) {
@@ -77,6 +72,21 @@ function middleware(options: KoaBearerAuthOptions): AuthMiddleware {
     // Headers travel on the error (koa's error handler drops headers set before a throw), and
     // `expose` makes the safe message the body for 503 too (koa hides 5xx messages otherwise).
     throw new AuthError(outcome.error);
+  };
+  // Not `async`: a warm cache that answers synchronously costs no promise of this middleware's
+  // own. koa-compose turns a synchronous throw into a rejection, as it did for the async form.
+  return function authcache(ctx, next: Next) {
+    const context = ctx as unknown as Context;
+    if (
+      ctx.method === 'OPTIONS' &&
+      isCorsPreflight(ctx.method, ctx.get('Access-Control-Request-Method'))
+    ) {
+      return next();
+    }
+    if (skip?.(context)) return next();
+    const outcome = request(nodeAuthorization(ctx.req), getToken?.(context));
+    if (outcome instanceof Promise) return outcome.then((value) => settle(ctx, next, value));
+    return settle(ctx, next, outcome);
   };
 }
 
