@@ -16,6 +16,7 @@ export {
 } from './fixture.js';
 export { runHeartbeat } from './heartbeat.js';
 export { requestOverHttp } from './http-client.js';
+export { countingCalls } from './peek.js';
 export type { CuttableProxy, PostgresAuth, SchemaStats } from './postgres.js';
 export {
   createPool,

@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
-import { openPostgresAuth, type PostgresAuth } from '@authcache/conformance';
-import type { AuthCache, ResolveResult } from '@authcache/core';
+import { countingCalls, openPostgresAuth, type PostgresAuth } from '@authcache/conformance';
 import Koa from 'koa';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,29 +15,6 @@ beforeAll(async () => {
   daemon = (await db.store.createDaemonToken({ workspaceId: 'w', daemonId: 'd' })).token;
 });
 afterAll(() => db?.close());
-
-/**
- * The auth cache with the optional synchronous `peek` the adapters feature-detect: it answers
- * tokens it has already seen resolve, and counts both calls.
- */
-function withPeek(auth: AuthCache) {
-  const known = new Map<string, ResolveResult>();
-  const calls = { resolve: 0, peek: 0 };
-  const peeking = {
-    ...auth,
-    async resolve(kinds: string | readonly string[], token: string) {
-      calls.resolve++;
-      const result = await auth.resolve(kinds, token);
-      if (result.ok) known.set(token, result);
-      return result;
-    },
-    peek(_kinds: readonly string[], token: string) {
-      calls.peek++;
-      return known.get(token);
-    },
-  } as AuthCache;
-  return { calls, auth: peeking };
-}
 
 function serve(app: Koa<AuthState>): Server {
   app.silent = true;
@@ -149,7 +125,9 @@ describe('koa: one error surface', () => {
 
 describe('koa adapter on an auth cache with peek', () => {
   it('answers a warm request from peek, without calling resolve', async () => {
-    const { calls, auth } = withPeek(db.auth);
+    // A token no earlier test warmed: the first request is cold, the next two are warm.
+    const cold = (await db.store.createPat({ userId: 'u1', name: 'peek' })).token;
+    const { calls, auth } = countingCalls(db.auth);
     const app = new Koa<AuthState>();
     app.use(patAuth({ auth }));
     app.use((ctx) => {
@@ -158,7 +136,7 @@ describe('koa adapter on an auth cache with peek', () => {
     const server = serve(app);
     try {
       for (let i = 0; i < 3; i++) {
-        const res = await request(server).get('/').set('Authorization', `Bearer ${pat}`);
+        const res = await request(server).get('/').set('Authorization', `Bearer ${cold}`);
         expect(res.body).toEqual({ subject: 'u1', path: 'pat' });
       }
       // A rejection on the synchronous path still becomes koa's 401 with its challenge.
