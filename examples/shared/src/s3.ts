@@ -87,6 +87,16 @@ export interface S3BucketOptions {
   maxObjectSize?: number;
   /** Smallest part of a multipart upload but the last. Default: {@link S3_MIN_PART_SIZE} (5 MiB). */
   minPartSize?: number;
+  /**
+   * Path the bucket answers under: `<mount>/<bucket>/<key>`; `''` serves buckets at the root
+   * (`/<bucket>/<key>`, as the SigV4 package's SDK scenario mounts it). Default: {@link S3_MOUNT}.
+   */
+  mount?: string;
+  /**
+   * Clock (epoch milliseconds) for `Last-Modified` and the `Date` of body-signature errors.
+   * Default: `Date.now`.
+   */
+  clock?: () => number;
 }
 
 const XML = { 'content-type': 'application/xml' };
@@ -134,12 +144,12 @@ async function readLimited(body: AsyncIterable<Uint8Array>, limit: number): Prom
   return Buffer.concat(chunks);
 }
 
-/** Splits `/s3/<bucket>/<key…>?<query>` into its decoded parts; `null` when outside the mount. */
-function parseTarget(rawUrl: string) {
+/** Splits `<mount>/<bucket>/<key…>?<query>` into its decoded parts; `null` when outside the mount. */
+function parseTarget(rawUrl: string, mount: string) {
   const queryAt = rawUrl.indexOf('?');
   const rawPath = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
-  if (rawPath !== S3_MOUNT && !rawPath.startsWith(`${S3_MOUNT}/`)) return null;
-  const rest = rawPath.slice(S3_MOUNT.length + 1);
+  if ((mount === '' || rawPath !== mount) && !rawPath.startsWith(`${mount}/`)) return null;
+  const rest = rawPath.slice(mount.length + 1);
   const slash = rest.indexOf('/');
   try {
     return {
@@ -199,6 +209,9 @@ const md5 = (data: Uint8Array) => createHash('md5').update(data).digest();
 export function createS3Bucket(options: S3BucketOptions = {}): S3Bucket {
   const maxObjectSize = options.maxObjectSize ?? S3_MAX_OBJECT_SIZE;
   const minPartSize = options.minPartSize ?? S3_MIN_PART_SIZE;
+  const mount = options.mount ?? S3_MOUNT;
+  const clock = options.clock ?? Date.now;
+  const now = () => new Date(clock());
   const buckets = new Map<string, Map<string, StoredObject>>();
   const uploads = new Map<string, Upload>();
 
@@ -222,7 +235,7 @@ export function createS3Bucket(options: S3BucketOptions = {}): S3Bucket {
       // A body that does not match its signature, a bad chunk or checksum: answered as AWS does.
       const answer = sigv4ErrorResponse(
         error instanceof SigV4Error ? error : new SigV4Error('IncompleteBody', 'Bad body.'),
-        { method: request.method, resource: path },
+        { method: request.method, resource: path, now: clock() },
       );
       return { status: answer.status, headers: { ...answer.headers }, body: answer.body };
     }
@@ -238,7 +251,7 @@ export function createS3Bucket(options: S3BucketOptions = {}): S3Bucket {
     const body = await readBody(request, path, maxObjectSize);
     if (!Buffer.isBuffer(body)) return body;
     const etag = `"${md5(body).toString('hex')}"`;
-    store(bucket, key, { body, etag, lastModified: new Date(), owner: request.auth.subject });
+    store(bucket, key, { body, etag, lastModified: now(), owner: request.auth.subject });
     return { status: 200, headers: { etag }, body: null };
   }
 
@@ -369,7 +382,7 @@ export function createS3Bucket(options: S3BucketOptions = {}): S3Bucket {
       bucket,
       key,
       owner: request.auth.subject,
-      initiated: new Date(),
+      initiated: now(),
       parts: new Map(),
     });
     return xmlResponse(
@@ -403,7 +416,7 @@ export function createS3Bucket(options: S3BucketOptions = {}): S3Bucket {
     // Aborted or completed while the body was read: the part has nowhere to go.
     if (uploads.get(query.get('uploadId')!) !== found) return noSuchUpload(path);
     const hex = md5(body).toString('hex');
-    found.parts.set(partNumber, { body, md5: hex, lastModified: new Date() });
+    found.parts.set(partNumber, { body, md5: hex, lastModified: now() });
     return { status: 200, headers: { etag: `"${hex}"` }, body: null };
   }
 
@@ -488,7 +501,7 @@ export function createS3Bucket(options: S3BucketOptions = {}): S3Bucket {
     const digest = md5(Buffer.concat(parts.map((part) => Buffer.from(part.md5, 'hex'))));
     const etag = `"${digest.toString('hex')}-${parts.length}"`;
     uploads.delete(uploadId);
-    store(bucket, key, { body: object, etag, lastModified: new Date(), owner: found.owner });
+    store(bucket, key, { body: object, etag, lastModified: now(), owner: found.owner });
     return xmlResponse(
       `<CompleteMultipartUploadResult ${XMLNS}><Location>${xmlEscape(path)}</Location><Bucket>${xmlEscape(bucket)}</Bucket><Key>${xmlEscape(key)}</Key><ETag>${xmlEscape(etag)}</ETag></CompleteMultipartUploadResult>`,
     );
@@ -538,13 +551,18 @@ export function createS3Bucket(options: S3BucketOptions = {}): S3Bucket {
       return uploads.size;
     },
     async handle(request) {
-      const target = parseTarget(request.rawUrl);
+      const target = parseTarget(request.rawUrl, mount);
       if (target === null) return s3Error(404, 'NoSuchKey', 'Not found.', request.rawUrl);
       if (target === undefined) {
-        return s3Error(400, 'InvalidURI', "Couldn't parse the specified URI.", S3_MOUNT);
+        return s3Error(400, 'InvalidURI', "Couldn't parse the specified URI.", mount || '/');
       }
       if (!BUCKET_NAME.test(target.bucket)) {
-        return s3Error(400, 'InvalidBucketName', 'The specified bucket is not valid.', S3_MOUNT);
+        return s3Error(
+          400,
+          'InvalidBucketName',
+          'The specified bucket is not valid.',
+          mount || '/',
+        );
       }
       const { bucket, key, path, query } = target;
       const method = request.method;

@@ -137,6 +137,39 @@ describe('the in-memory S3 bucket', () => {
     expect((await s3.handle(request('DELETE', '/s3/other/k'))).status).toBe(204);
   });
 
+  it('serves at another mount (the root too) and dates objects and errors by its clock', async () => {
+    const at = Date.UTC(2030, 0, 2, 3, 4, 5);
+    const s3 = createS3Bucket({ mount: '', clock: () => at });
+    expect((await s3.handle(request('PUT', '/bkt/dir/k', 'root'))).status).toBe(200);
+    const got = await s3.handle(request('GET', '/bkt/dir/k'));
+    expect([String(got.body), got.headers['last-modified']]).toEqual([
+      'root',
+      new Date(at).toUTCString(),
+    ]);
+    expect(String((await s3.handle(request('GET', '/bkt?list-type=2'))).body)).toContain(
+      `<Key>dir/k</Key><LastModified>${new Date(at).toISOString()}</LastModified>`,
+    );
+    // `/top/bkt/dir/k` is bucket `top`, key `bkt/dir/k`: not found, never the object above.
+    expect((await s3.handle(request('GET', '/top/bkt/dir/k'))).status).toBe(404);
+    expect(String((await s3.handle(request('GET', '/B_/k'))).body)).toContain(
+      '<Code>InvalidBucketName</Code>',
+    );
+    const bad = await s3.handle({
+      ...request('PUT', '/bkt/k'),
+      body: async function* () {
+        yield* [];
+        throw new SigV4Error('XAmzContentSHA256Mismatch', 'mismatch');
+      },
+    });
+    expect([bad.status, bad.headers.date]).toEqual([400, new Date(at).toUTCString()]);
+
+    const mounted = createS3Bucket({ mount: '/objects' });
+    expect((await mounted.handle(request('PUT', '/objects/bkt/k', 'x'))).status).toBe(200);
+    expect(String((await mounted.handle(request('GET', '/objects/bkt/k'))).body)).toBe('x');
+    expect((await mounted.handle(request('GET', '/s3/bkt/k'))).status).toBe(404);
+    expect((await mounted.handle(request('GET', '/objectsbkt/k'))).status).toBe(404);
+  });
+
   it('keeps dot segments of a key literally', async () => {
     const s3 = createS3Bucket();
     await s3.handle(request('PUT', '/s3/bkt/d/./e/../f', 'dots'));
