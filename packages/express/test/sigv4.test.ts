@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readNodeBody, verifiedNodeBody } from '@authcache/sigv4';
+import { verifiedNodeBody } from '@authcache/sigv4';
 import express from 'express';
 import { sdkScenario } from '../../sigv4/test/sdk-scenario.js';
 import { sigv4Auth } from '../src/sigv4.js';
@@ -26,10 +26,11 @@ sdkScenario('express 5 with sigv4Auth', async (fixture) => {
   app.use(sigv4Auth(fixture.s3Options), async (req, res) => {
     const answer = await fixture.s3({
       method: req.method,
-      url: req.originalUrl,
-      subject: req.auth!.subject,
+      rawUrl: req.originalUrl,
+      headers: req.headers,
+      auth: req.auth!,
       payload: req.sigv4!.payload,
-      readBody: () => readNodeBody(verifiedNodeBody(req, req.sigv4!), 64 * 1024 * 1024),
+      body: () => verifiedNodeBody(req, req.sigv4!),
     });
     res.status(answer.status).set(answer.headers).send(answer.body);
   });

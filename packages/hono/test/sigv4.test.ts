@@ -32,11 +32,11 @@ sdkScenario('hono on @hono/node-server with sigv4Auth', async (fixture) => {
     const incoming = (c.env as { incoming: { url: string } }).incoming;
     const answer = await fixture.s3({
       method: c.req.method,
-      url: incoming.url,
-      subject: c.var.auth.subject,
+      rawUrl: incoming.url,
+      headers: c.req.header(),
+      auth: c.var.auth,
       payload: c.var.sigv4.payload,
-      readBody: async () =>
-        Buffer.from(await new Response(verifiedWebBody(c.req.raw.body, c.var.sigv4)).arrayBuffer()),
+      body: () => verifiedWebBody(c.req.raw.body, c.var.sigv4),
     });
     return c.body(
       typeof answer.body === 'string' ? answer.body : new Uint8Array(answer.body),

@@ -33,10 +33,11 @@ sdkScenario('koa 3 with sigv4Auth', async (fixture) => {
   app.use(async (ctx) => {
     const answer = await fixture.s3({
       method: ctx.method,
-      url: ctx.originalUrl,
-      subject: ctx.state.auth!.subject,
+      rawUrl: ctx.originalUrl,
+      headers: ctx.headers,
+      auth: ctx.state.auth!,
       payload: ctx.state.sigv4!.payload,
-      readBody: () => readNodeBody(verifiedNodeBody(ctx.req, ctx.state.sigv4!), 64 * 1024 * 1024),
+      body: () => verifiedNodeBody(ctx.req, ctx.state.sigv4!),
     });
     ctx.status = answer.status;
     ctx.set(answer.headers);

@@ -2,9 +2,10 @@
  * One scenario of the real AWS SDK (S3 client, presigner, DynamoDB client) against an HTTP server,
  * shared by the node:http test here and the express, koa and hono adapter tests. The server under
  * test mounts SigV4 verification with `fixture.s3Options` / `fixture.dynamoOptions` and answers
- * through `fixture.s3` / `fixture.dynamo` (a path-style in-memory bucket, a ListTables endpoint).
+ * through `fixture.s3` / `fixture.dynamo` (the examples' path-style in-memory bucket from
+ * examples/shared/src/s3.ts, served at the root; a ListTables endpoint).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type AuthCache, createAuthCache } from '@authcache/core';
 import { createPgAccessKeyStore, createPgTokenStore, migrate } from '@authcache/pg';
@@ -19,6 +20,9 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// Not a dependency of the package (that would be a cycle): the bucket the example apps serve,
+// framework-free, so that this scenario and the examples' smoke suite drive the same S3 code.
+import { createS3Bucket, type S3Request } from '../../../examples/shared/src/s3.js';
 import {
   type AccessKeys,
   type CachedSigV4VerifierOptions,
@@ -26,7 +30,6 @@ import {
   createSecretKeyring,
   type SecretKeyring,
   type SigV4Payload,
-  sigv4ErrorResponse,
   withAccessKeys,
 } from '../src/index.js';
 
@@ -47,24 +50,17 @@ export interface SdkFixture {
   clock: () => number;
   s3Options: CachedSigV4VerifierOptions;
   dynamoOptions: CachedSigV4VerifierOptions;
-  /** The S3 subset: `readBody` must return the verified body (it may throw a SigV4Error). */
-  s3(request: {
-    method: string;
-    url: string;
-    subject: string;
-    payload: SigV4Payload;
-    readBody: () => Promise<Buffer>;
-  }): Promise<PlainResponse>;
+  /**
+   * The examples' S3 bucket (`createS3Bucket`), mounted at the root: `body` must yield the
+   * verified body (it may throw a SigV4Error); `payload` is the verified request's payload kind.
+   */
+  s3(request: S3Request & { payload: SigV4Payload }): Promise<PlainResponse>;
   dynamo(subject: string): PlainResponse;
 }
 
 export interface ServerUnderTest {
   endpoint: string;
   close(): Promise<void>;
-}
-
-function xmlEscape(value: string): string {
-  return value.replace(/[<>&]/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : '&amp;'));
 }
 
 async function errorName(promise: Promise<unknown>): Promise<string> {
@@ -87,7 +83,6 @@ export function sdkScenario(
   let server: ServerUnderTest;
   let offset = 0;
   const payloads: Array<{ key: string; payload: string }> = [];
-  const objects = new Map<string, { body: Buffer; etag: string; modified: Date; owner: string }>();
 
   beforeAll(async () => {
     pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
@@ -100,6 +95,8 @@ export function sdkScenario(
       clock,
     });
     const keyring = createSecretKeyring({ keys: { main: randomBytes(32) } });
+    // The examples' in-memory bucket, served at the root (`/<bucket>/<key>`).
+    const bucket = createS3Bucket({ mount: '', clock });
     fixture = {
       auth,
       keyring,
@@ -107,73 +104,20 @@ export function sdkScenario(
       accessKeys: createAccessKeys({ store: accessKeyStore, keyring, auth, clock }),
       s3Options: { auth, keyring, service: 's3', region: 'us-east-1', clock },
       dynamoOptions: { auth, keyring, service: 'dynamodb', region: 'us-east-1', clock },
-      async s3({ method, url, subject, payload, readBody }): Promise<PlainResponse> {
-        const parsed = new URL(url, 'http://localhost');
-        const [, bucket = '', ...rest] = parsed.pathname.split('/');
-        const key = rest.map(decodeURIComponent).join('/');
-        if (method === 'PUT' && key) {
+      async s3({ payload, ...request }): Promise<PlainResponse> {
+        // Recorded for the assertions on how the SDK signed each upload's body.
+        if (request.method === 'PUT') {
+          const path = request.rawUrl.split('?')[0]!;
           payloads.push({
-            key,
+            key: decodeURIComponent(path.split('/').slice(2).join('/')),
             payload:
               payload.type === 'streaming'
                 ? `streaming:${payload.signed ? 'signed' : 'unsigned'}:${payload.trailerNames.join(',')}`
                 : payload.type,
           });
-          let body: Buffer;
-          try {
-            body = await readBody();
-          } catch (error) {
-            const response = sigv4ErrorResponse(error, { resource: url, now: clock() });
-            return {
-              status: response.status,
-              headers: { ...response.headers },
-              body: response.body,
-            };
-          }
-          const etag = `"${createHash('md5').update(body).digest('hex')}"`;
-          objects.set(`${bucket}/${key}`, {
-            body,
-            etag,
-            modified: new Date(clock()),
-            owner: subject,
-          });
-          return { status: 200, headers: { etag }, body: '' };
         }
-        if (method === 'GET' && key) {
-          const object = objects.get(`${bucket}/${key}`);
-          if (!object) {
-            return {
-              status: 404,
-              headers: { 'content-type': 'application/xml' },
-              body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>',
-            };
-          }
-          return {
-            status: 200,
-            headers: {
-              etag: object.etag,
-              'last-modified': object.modified.toUTCString(),
-              'x-amz-meta-owner': object.owner,
-            },
-            body: object.body,
-          };
-        }
-        if (method === 'GET' && parsed.searchParams.get('list-type') === '2') {
-          const prefix = parsed.searchParams.get('prefix') ?? '';
-          const entries = [...objects].filter(([k]) => k.startsWith(`${bucket}/${prefix}`));
-          const contents = entries
-            .map(
-              ([k, o]) =>
-                `<Contents><Key>${xmlEscape(k.slice(bucket.length + 1))}</Key><LastModified>${o.modified.toISOString()}</LastModified><ETag>${xmlEscape(o.etag)}</ETag><Size>${o.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
-            )
-            .join('');
-          return {
-            status: 200,
-            headers: { 'content-type': 'application/xml' },
-            body: `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${bucket}</Name><Prefix>${xmlEscape(prefix)}</Prefix><KeyCount>${entries.length}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>${contents}</ListBucketResult>`,
-          };
-        }
-        return { status: 405, headers: {}, body: '' };
+        const answer = await bucket.handle(request);
+        return { status: answer.status, headers: answer.headers, body: answer.body ?? '' };
       },
       dynamo(subject) {
         return {

@@ -2,7 +2,6 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   createCachedSigV4Verifier,
-  readNodeBody,
   verifiedNodeBody,
   verifyNodeRequest,
   writeSigV4Error,
@@ -33,10 +32,11 @@ sdkScenario('a plain node:http server', async (fixture) => {
       }
       const answer = await fixture.s3({
         method: req.method!,
-        url: req.url!,
-        subject: result.principal.subject,
+        rawUrl: req.url!,
+        headers: req.headers,
+        auth: { ...result.principal, path: 'sigv4' },
         payload: result.payload,
-        readBody: () => readNodeBody(verifiedNodeBody(req, result), 64 * 1024 * 1024),
+        body: () => verifiedNodeBody(req, result),
       });
       res.writeHead(answer.status, answer.headers).end(answer.body);
     } catch (error) {
