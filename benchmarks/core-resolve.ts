@@ -43,13 +43,15 @@ export async function benchCoreResolve(): Promise<void> {
   const floor = () => lru.get(`pat:${hash('sha256', token, 'hex')}`);
   const floorAsync = async () => floor();
 
-  const rows: { floor: number; floorAsync: number; resolve: number }[] = [];
+  const rows: { floor: number; floorAsync: number; resolve: number; peek: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     // Interleave so that JIT warm-up and machine noise hit every variant alike.
     rows.push({
       floor: nsPerOp(floor, N),
       floorAsync: await nsPerOpAsync(floorAsync, N),
       resolve: await nsPerOpAsync(() => auth.resolve('pat', token), N),
+      // What the adapters call first: the same hit, answered without a promise.
+      peek: nsPerOp(() => auth.peek('pat', token), N),
     });
   }
   await auth.close();
@@ -57,11 +59,15 @@ export async function benchCoreResolve(): Promise<void> {
   const f = median(rows.map((r) => r.floor));
   const fa = median(rows.map((r) => r.floorAsync));
   const res = median(rows.map((r) => r.resolve));
+  const pk = median(rows.map((r) => r.peek));
   console.log(`\ncore: resolve() L1 hit vs floor (${ROUNDS} rounds × ${N} ops, median)`);
   console.table({
     'floor: sha256 + lru.get': { 'ns/op': f.toFixed(0), ratio: '1.00' },
     'floor, awaited': { 'ns/op': fa.toFixed(0), ratio: (fa / f).toFixed(2) },
     'auth.resolve() (awaited)': { 'ns/op': res.toFixed(0), ratio: (res / f).toFixed(2) },
+    'auth.peek() (sync, what adapters use)': { 'ns/op': pk.toFixed(0), ratio: (pk / f).toFixed(2) },
   });
-  console.log(`resolve / floor = ${(res / f).toFixed(2)}× (target ≤ 2×)`);
+  console.log(
+    `resolve / floor = ${(res / f).toFixed(2)}×, peek / floor = ${(pk / f).toFixed(2)}× (target ≤ 1.5×)`,
+  );
 }
