@@ -464,6 +464,7 @@ describe('documentation examples, started', () => {
 
   beforeAll(async () => {
     admin = new pg.Client({ connectionString: adminUrl.toString() });
+    admin.on('error', () => {});
     await admin.connect();
     await admin.query(`CREATE DATABASE "${database}"`);
   });
@@ -513,6 +514,9 @@ describe('documentation examples, started', () => {
       });
       const base = `http://127.0.0.1:${port}`;
       const db = new pg.Pool({ connectionString: appUrl.toString(), max: 1 });
+      // The database is dropped WITH (FORCE) at the end: a killed idle client must not be an
+      // unhandled error.
+      db.on('error', () => {});
       try {
         // Up once it answers anything (it migrates first).
         const deadline = Date.now() + 60_000;
