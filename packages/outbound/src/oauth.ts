@@ -125,6 +125,16 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
           cause: error,
         });
       }
+      if (error instanceof oauth.WWWAuthenticateChallengeError) {
+        // A 401 with WWW-Authenticate (e.g. a client secret the server does not accept).
+        const parameters = error.cause[0]?.parameters;
+        throw new OAuthTokenError(
+          parameters?.error ?? 'invalid_client',
+          error.status,
+          parameters?.error_description,
+          { cause: error },
+        );
+      }
       server = undefined; // discovery again next time: the issuer may have moved
       throw error;
     }
