@@ -46,6 +46,7 @@ const entryPoints = publicPackages.flatMap(({ manifest }) =>
 );
 /** What an app needs besides the tarballs, to load every entry point and its types. */
 const peers: Record<string, string> = {
+  '@aws-sdk/rds-signer': '^3.1175.0',
   '@electric-sql/pglite': '^0.5.16',
   '@types/express': '^5.0.6',
   '@types/koa': '^3.0.0',
@@ -56,6 +57,7 @@ const peers: Record<string, string> = {
   hono: '^4.9.0',
   ioredis: '^5.8.0',
   koa: '^3.0.0',
+  oauth4webapi: '^3.8.8',
   pg: '^8.16.0',
   ws: '^8.18.3',
 };

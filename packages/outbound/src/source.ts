@@ -85,6 +85,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   let cyclesWithoutRead = 0;
   let lastReadAt = Number.NEGATIVE_INFINITY;
   let lastFailureAt = Number.NEGATIVE_INFINITY;
+  let lastForcedAt = Number.NEGATIVE_INFINITY;
   const counters = {
     hits: 0,
     waits: 0,
@@ -263,14 +264,22 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   function refresh(rejected?: string): Promise<string> {
     if (closed) return Promise.reject(new TokenSourceClosedError(name));
     const now = clock.now();
-    if (
-      rejected !== undefined &&
-      usable(held, now) &&
-      (held.token !== rejected || now - held.fetchedAt < minRefreshInterval)
-    ) {
-      return Promise.resolve(held.token);
+    if (rejected !== undefined) {
+      if (inflight) return wait(); // a fetch is already on its way: share it
+      // Already replaced, or refused again right after a forced refresh (a service that rejects
+      // every token must not turn each request into a token request): answer what we hold.
+      if (
+        usable(held, now) &&
+        (held.token !== rejected || now - lastForcedAt < minRefreshInterval)
+      ) {
+        return Promise.resolve(held.token);
+      }
+      lastForcedAt = now;
+      return wait(); // a request is waiting on it
     }
-    return wait();
+    // Asked for by its owner (a file changed): a background refresh, not a caller's wait.
+    counters.refreshes++;
+    return startFetch().then((next) => next.token);
   }
 
   function close() {

@@ -60,9 +60,9 @@ export interface TokenSourceOptions {
    */
   idleCycles?: number;
   /**
-   * Forced refreshes (`refresh(rejected)`, used on a 401) of a token fetched less than this long
-   * ago answer that token instead of fetching again, so a service that rejects every token cannot
-   * turn each request into a token-endpoint call. Default: `1_000`.
+   * At most one forced refresh (`refresh(rejected)`, used on a 401) per this many ms: within it,
+   * a rejected token is answered as it is instead of being fetched again, so a service that
+   * rejects every token cannot turn each request into a token-endpoint call. Default: `1_000`.
    */
   minRefreshInterval?: number;
   /** Time and timers. Default: `Date.now` and the global timers, `unref()`ed. */
@@ -75,13 +75,13 @@ export interface TokenSourceOptions {
 export interface TokenSourceStats {
   /** `get()` calls answered from memory without waiting. */
   hits: number;
-  /** `get()` calls that waited for a fetch (cold source, expired token, forced refresh). */
+  /** `get()` and `refresh(rejected)` calls that waited for a fetch (cold source, expired token, a 401). */
   waits: number;
   /** Fetches started, succeeded and failed (timeouts included). */
   fetches: number;
   fetchesOk: number;
   fetchesFailed: number;
-  /** Fetches started in the background ahead of expiry (retries of a failed one included). */
+  /** Background fetches: ahead of expiry, retries of a failed one, and `refresh()` without an argument. */
   refreshes: number;
   /** `get()` calls answered with the old token because the refresh is failing. */
   servedStale: number;

@@ -274,19 +274,22 @@ describe('createTokenSource', () => {
     source.close();
   });
 
-  it('refresh(rejected) fetches once for many rejections of one token, and not for a token already replaced', async () => {
+  it('refresh(rejected) fetches once for many rejections of one token, not for a token already replaced, and at most once per minRefreshInterval', async () => {
     let n = 0;
     const fetch = vi.fn(async () => ({ token: `tok-${++n}`, ttl: 600_000 }));
     const source = createTokenSource({ fetch, minRefreshInterval: 1_000 });
     await source.get();
-    // Rejected right after it was fetched: refreshing would not help.
-    await expect(source.refresh('tok-1')).resolves.toBe('tok-1');
-    await vi.advanceTimersByTimeAsync(2_000);
+    // 50 requests refused with tok-1 together: one fetch.
     const many = await Promise.all(Array.from({ length: 50 }, () => source.refresh('tok-1')));
     expect(new Set(many)).toEqual(new Set(['tok-2']));
     expect(fetch).toHaveBeenCalledTimes(2);
     await expect(source.refresh('tok-1')).resolves.toBe('tok-2'); // already replaced
+    // tok-2 refused too, right after a forced refresh: no second one within minRefreshInterval.
+    await expect(source.refresh('tok-2')).resolves.toBe('tok-2');
     expect(fetch).toHaveBeenCalledTimes(2);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await expect(source.refresh('tok-2')).resolves.toBe('tok-3');
+    expect(fetch).toHaveBeenCalledTimes(3);
     source.close();
   });
 
