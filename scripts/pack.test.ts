@@ -59,6 +59,7 @@ const peers: Record<string, string> = {
   koa: '^3.0.0',
   oauth4webapi: '^3.8.8',
   pg: '^8.16.0',
+  undici: '^7.30.2',
   ws: '^8.18.3',
 };
 /** Imported by documentation snippets only. */
