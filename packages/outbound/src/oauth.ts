@@ -3,9 +3,15 @@
  * (an optional peer: install it to use this entry point).
  */
 import type { webcrypto } from 'node:crypto';
+// Through the package's own name (an external of the build), so that the subpath and the main
+// entry share one copy of the classes: `instanceof TokenUnavailableError` works in CJS too.
+import {
+  createTokenSource,
+  type TokenSource,
+  TokenSourceError,
+  type TokenSourceOptions,
+} from '@authcache/outbound';
 import * as oauth from 'oauth4webapi';
-import { TokenSourceError } from './errors.js';
-import { createTokenSource, type TokenSource, type TokenSourceOptions } from './source.js';
 
 type CryptoKey = webcrypto.CryptoKey;
 

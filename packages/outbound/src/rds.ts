@@ -4,9 +4,15 @@
  * `new pg.Pool({ password: source.get })` — pg calls it for each new connection, and it answers
  * from memory.
  */
+
+// Through the package's own name (an external of the build): one copy of the classes.
+import {
+  createTokenSource,
+  InvalidTokenResultError,
+  type TokenSource,
+  type TokenSourceOptions,
+} from '@authcache/outbound';
 import { Signer, type SignerConfig } from '@aws-sdk/rds-signer';
-import { InvalidTokenResultError } from './errors.js';
-import { createTokenSource, type TokenSource, type TokenSourceOptions } from './source.js';
 
 /** AWS credentials: static ones, or a provider (what the AWS SDK calls `AwsCredentialIdentityProvider`). */
 export interface RdsCredentials {

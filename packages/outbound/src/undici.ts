@@ -6,8 +6,9 @@
  *     const agent = new Agent().compose(bearerToken(source));
  *     await request('https://orders.internal/v1', { dispatcher: agent });
  */
+
+import type { TokenSource } from '@authcache/outbound';
 import type { Dispatcher } from 'undici';
-import type { TokenSource } from './types.js';
 
 /** Options of {@link bearerToken}. */
 export interface BearerTokenInterceptorOptions {
