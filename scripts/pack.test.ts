@@ -46,6 +46,7 @@ const entryPoints = publicPackages.flatMap(({ manifest }) =>
 );
 /** What an app needs besides the tarballs, to load every entry point and its types. */
 const peers: Record<string, string> = {
+  '@aws-sdk/rds-signer': '^3.1175.0',
   '@electric-sql/pglite': '^0.5.16',
   '@types/express': '^5.0.6',
   '@types/koa': '^3.0.0',
@@ -56,7 +57,9 @@ const peers: Record<string, string> = {
   hono: '^4.9.0',
   ioredis: '^5.8.0',
   koa: '^3.0.0',
+  oauth4webapi: '^3.8.8',
   pg: '^8.16.0',
+  undici: '^7.30.2',
   ws: '^8.18.3',
 };
 /** Imported by documentation snippets only. */
@@ -308,6 +311,26 @@ describe('installed with npm outside the workspace', () => {
     expectEveryEntryLoads(cjsApp, await loadAll(cjsApp, entryPoints));
     const help = await sh(join(cjsApp, 'node_modules', '.bin', 'authcache'), ['--help'], cjsApp);
     expect(help.stdout).toContain('migrate');
+    // A subpath shares the main entry's classes (no second copy bundled into it), so
+    // `instanceof` works on what a source from @authcache/outbound/rds or /oauth throws.
+    const shared = await sh(
+      process.execPath,
+      [
+        '-e',
+        `const main = require('@authcache/outbound');
+const { OAuthTokenError } = require('@authcache/outbound/oauth');
+const { rdsIamPassword } = require('@authcache/outbound/rds');
+const source = rdsIamPassword({ hostname: 'db', username: 'u', region: 'eu-west-1',
+  credentials: async () => { throw new Error('no credentials'); } });
+source.get().catch((error) => {
+  source.close();
+  console.log(new OAuthTokenError('invalid_client', 401) instanceof main.TokenSourceError,
+    error instanceof main.TokenUnavailableError);
+});`,
+      ],
+      cjsApp,
+    );
+    expect(shared.stdout.trim()).toBe('true true');
   });
 
   it('works without the optional peers (no PGlite, no @authcache/sigv4)', {
