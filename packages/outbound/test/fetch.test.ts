@@ -1,34 +1,13 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createTokenSource, fetchWithToken } from '@authcache/outbound';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-// A real HTTP server that accepts only the token it currently considers valid.
-let valid = 'tok-1';
-const seen: { auth: string | undefined; body: string }[] = [];
-let server: Server;
-let base = '';
+import { startUpstream } from './support/upstream.js';
 
-async function readBody(req: IncomingMessage) {
-  let body = '';
-  for await (const chunk of req) body += chunk;
-  return body;
-}
-
+let upstream: Awaited<ReturnType<typeof startUpstream>>;
 beforeAll(async () => {
-  server = createServer(async (req, res) => {
-    const body = await readBody(req);
-    seen.push({ auth: req.headers.authorization, body });
-    if (req.headers.authorization !== `Bearer ${valid}`) {
-      res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' }).end('no');
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok ${body}`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  upstream = await startUpstream('no');
 });
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(() => upstream.close());
 
 describe('fetchWithToken', () => {
   it('adds the bearer token, and on a 401 refreshes once and retries once (body included)', async () => {
@@ -41,49 +20,49 @@ describe('fetchWithToken', () => {
       },
     });
     const call = fetchWithToken(source);
-    const ok = await call(`${base}/a`, { method: 'POST', body: 'hello' });
+    const ok = await call(`${upstream.base}/a`, { method: 'POST', body: 'hello' });
     expect(await ok.text()).toBe('ok hello');
     // The upstream rotates: tok-1 is refused; 20 concurrent calls cause one refresh.
-    valid = 'tok-2';
-    seen.length = 0;
+    upstream.valid = 'tok-2';
+    upstream.seen.length = 0;
     const answers = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        call(`${base}/b`, { method: 'POST', body: `n${i}` }).then((r) => r.text()),
+        call(`${upstream.base}/b`, { method: 'POST', body: `n${i}` }).then((r) => r.text()),
       ),
     );
     expect(answers).toEqual(Array.from({ length: 20 }, (_, i) => `ok n${i}`));
     expect(fetches).toBe(2);
-    expect(seen.filter((s) => s.auth === 'Bearer tok-1')).toHaveLength(20);
-    expect(seen.filter((s) => s.auth === 'Bearer tok-2')).toHaveLength(20);
+    expect(upstream.seen.filter((s) => s.auth === 'Bearer tok-1')).toHaveLength(20);
+    expect(upstream.seen.filter((s) => s.auth === 'Bearer tok-2')).toHaveLength(20);
     source.close();
   });
 
   it('returns a second 401 as it is (one retry only)', async () => {
-    valid = 'nobody';
+    upstream.valid = 'nobody';
     let n = 0;
     const source = createTokenSource({
       minRefreshInterval: 0,
       fetch: async () => ({ token: `x-${++n}`, ttl: 600_000 }),
     });
-    seen.length = 0;
-    const response = await fetchWithToken(source)(new Request(`${base}/c`));
+    upstream.seen.length = 0;
+    const response = await fetchWithToken(source)(new Request(`${upstream.base}/c`));
     expect(response.status).toBe(401);
-    expect(seen.map((s) => s.auth)).toEqual(['Bearer x-1', 'Bearer x-2']);
+    expect(upstream.seen.map((s) => s.auth)).toEqual(['Bearer x-1', 'Bearer x-2']);
     source.close();
   });
 
   it('a service that refuses every token gets one forced refresh per minRefreshInterval, not one per request', async () => {
-    valid = 'nobody';
+    upstream.valid = 'nobody';
     let fetches = 0;
     const source = createTokenSource({
       fetch: async () => ({ token: `y-${++fetches}`, ttl: 600_000 }),
     });
-    seen.length = 0;
+    upstream.seen.length = 0;
     const call = fetchWithToken(source);
-    for (let i = 0; i < 5; i++) expect((await call(`${base}/d`)).status).toBe(401);
+    for (let i = 0; i < 5; i++) expect((await call(`${upstream.base}/d`)).status).toBe(401);
     expect(fetches).toBe(2); // the first fetch, and one forced refresh
     // The first call was retried once with y-2; the other 4 were not (same token).
-    expect(seen.map((s) => s.auth)).toEqual([
+    expect(upstream.seen.map((s) => s.auth)).toEqual([
       'Bearer y-1',
       'Bearer y-2',
       'Bearer y-2',

@@ -1,35 +1,15 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createTokenSource, TokenUnavailableError } from '@authcache/outbound';
 import { bearerToken } from '@authcache/outbound/undici';
 import { Agent, request, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-let valid = 'tok-1';
-const seen: { auth: string | undefined; body: string }[] = [];
-let server: Server;
-let base = '';
+import { startUpstream } from './support/upstream.js';
 
-async function readBody(req: IncomingMessage) {
-  let body = '';
-  for await (const chunk of req) body += chunk;
-  return body;
-}
-
+let upstream: Awaited<ReturnType<typeof startUpstream>>;
 beforeAll(async () => {
-  server = createServer(async (req, res) => {
-    const body = await readBody(req);
-    seen.push({ auth: req.headers.authorization, body });
-    if (req.headers.authorization !== `Bearer ${valid}`) {
-      res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' }).end('refused');
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok ${body}`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  upstream = await startUpstream('refused');
 });
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(() => upstream.close());
 
 function counted() {
   let n = 0;
@@ -39,10 +19,10 @@ function counted() {
 
 describe('bearerToken (undici interceptor)', () => {
   it('adds the token, replacing one the caller set, and on a 401 refreshes once and retries once', async () => {
-    valid = 'tok-1';
+    upstream.valid = 'tok-1';
     const { source, fetches } = counted();
     const agent = new Agent().compose(bearerToken(source));
-    const first = await request(`${base}/a`, {
+    const first = await request(`${upstream.base}/a`, {
       dispatcher: agent,
       method: 'POST',
       body: 'one',
@@ -50,11 +30,11 @@ describe('bearerToken (undici interceptor)', () => {
     });
     expect(first.statusCode).toBe(200);
     expect(await first.body.text()).toBe('ok one');
-    valid = 'tok-2';
-    seen.length = 0;
+    upstream.valid = 'tok-2';
+    upstream.seen.length = 0;
     const answers = await Promise.all(
       Array.from({ length: 10 }, async (_, i) => {
-        const response = await request(`${base}/b`, {
+        const response = await request(`${upstream.base}/b`, {
           dispatcher: agent,
           method: 'POST',
           body: `n${i}`,
@@ -64,25 +44,25 @@ describe('bearerToken (undici interceptor)', () => {
     );
     expect(answers).toEqual(Array.from({ length: 10 }, (_, i) => `200 ok n${i}`));
     expect(fetches()).toBe(2);
-    expect(seen.filter((s) => s.auth === 'Bearer tok-1')).toHaveLength(10);
-    expect(seen.filter((s) => s.auth === 'Bearer tok-2')).toHaveLength(10);
+    expect(upstream.seen.filter((s) => s.auth === 'Bearer tok-1')).toHaveLength(10);
+    expect(upstream.seen.filter((s) => s.auth === 'Bearer tok-2')).toHaveLength(10);
     // undici's fetch goes through the same dispatcher.
-    const viaFetch = await undiciFetch(`${base}/c`, { dispatcher: agent });
+    const viaFetch = await undiciFetch(`${upstream.base}/c`, { dispatcher: agent });
     expect(viaFetch.status).toBe(200);
     source.close();
     await agent.close();
   });
 
   it('hands back the 401 as it came when the refreshed token is refused too', async () => {
-    valid = 'nobody';
+    upstream.valid = 'nobody';
     const { source, fetches } = counted();
     const agent = new Agent().compose(bearerToken(source));
-    seen.length = 0;
-    const response = await request(`${base}/d`, { dispatcher: agent });
+    upstream.seen.length = 0;
+    const response = await request(`${upstream.base}/d`, { dispatcher: agent });
     expect(response.statusCode).toBe(401);
     expect(response.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
     expect(await response.body.text()).toBe('refused');
-    expect(seen.map((s) => s.auth)).toEqual(['Bearer tok-1', 'Bearer tok-2']);
+    expect(upstream.seen.map((s) => s.auth)).toEqual(['Bearer tok-1', 'Bearer tok-2']);
     expect(fetches()).toBe(2);
     source.close();
     await agent.close();
@@ -95,7 +75,7 @@ describe('bearerToken (undici interceptor)', () => {
       },
     });
     const agent = new Agent().compose(bearerToken(source));
-    await expect(request(`${base}/e`, { dispatcher: agent })).rejects.toBeInstanceOf(
+    await expect(request(`${upstream.base}/e`, { dispatcher: agent })).rejects.toBeInstanceOf(
       TokenUnavailableError,
     );
     source.close();
