@@ -18,16 +18,9 @@ import { createPgTokenStore, migrate } from '@authcache/pg';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { type FrameSelf, summariseProfile } from './cpu-profile.js';
+import { envNumber } from './env.js';
 import type { Framework, FrameworkVariant, SampleMessage } from './frameworks-server.js';
 import { loadRedisTier } from './redis-tier.js';
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
-  return value;
-}
 
 function envList<T extends string>(name: string, known: readonly T[], fallback: readonly T[]): T[] {
   const raw = process.env[name];

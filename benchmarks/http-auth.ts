@@ -15,16 +15,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createPgTokenStore, migrate } from '@authcache/pg';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { envNumber } from './env.js';
 import type { ServerStats, Variant } from './http-server.js';
 import { loadRedisTier } from './redis-tier.js';
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
-  return value;
-}
 
 const config = {
   databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
