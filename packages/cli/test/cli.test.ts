@@ -7,7 +7,7 @@ import { createPool, DATABASE_URL, dropSchema, freshSchemaName } from '@authcach
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cli } from './helpers.js';
+import { cli, inProcess } from './helpers.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const schema = freshSchemaName('cli');
@@ -319,17 +319,7 @@ describe('errors', { timeout: 90_000 }, () => {
 
   it('usage errors exit 2 with a usage text (in process, every case)', async () => {
     for (const args of usageCases) {
-      let stdout = '';
-      let stderr = '';
-      const code = await run(args, {
-        stdout: (text) => {
-          stdout += text;
-        },
-        stderr: (text) => {
-          stderr += text;
-        },
-        env: { DATABASE_URL },
-      });
+      const { code, stdout, stderr } = await inProcess(args);
       expect({ args, code }).toEqual({ args, code: 2 });
       // A mistyped option or argument points to the help instead of repeating it.
       expect(stderr).toMatch(/Usage: authcache|see 'authcache help /);
