@@ -16,6 +16,13 @@ export function clampTtlToExpiry(ttl: number, expiresAt: number | null, now: num
 }
 
 export interface PositiveEntry {
+  /**
+   * The kind the entry was loaded as. The positive LRU is keyed by the token hash alone (no
+   * `kind:hash` string to build on a hit); a hit must also match the kind asked for.
+   */
+  readonly kind: string;
+  /** `kind:hash`, the key every other structure (tombstones, touches, the tier) uses. */
+  readonly key: string;
   readonly identity: Identity;
   /** Epoch ms after which the entry must not be served: never past `identity.expiresAt`. */
   readonly deadline: number;
@@ -58,11 +65,12 @@ export interface EntriesOptions {
 
 export interface Entries {
   /**
-   * The hit path: the cached answer for `key` (an identity, `expired`, `revoked` or `invalid`),
-   * or `undefined` when it must be loaded. A positive hit allocates nothing; it records a
-   * touch when one is due and reports a due refresh through `onRefreshDue`.
+   * The hit path: the cached answer for `kind` + `tokenHash` (an identity, `expired`, `revoked`
+   * or `invalid`), or `undefined` when it must be loaded. A positive hit allocates nothing (not
+   * even the `kind:hash` key: the positive LRU is keyed by the hash); it records a touch when
+   * one is due and reports a due refresh through `onRefreshDue`.
    */
-  lookup(kind: string, tokenHash: string, key: string): ResolveResult | undefined;
+  lookup(kind: string, tokenHash: string): ResolveResult | undefined;
   /**
    * Whether this instance knows the key as revoked: a live tombstone, or a revoke whose tier
    * invalidation or publish is still pending (pinned even if the tombstone was evicted).
@@ -114,37 +122,40 @@ export function createEntries(options: EntriesOptions): Entries {
   }
 
   // Kept small so that the JIT inlines it into `resolve`: the rest is `lookupSlow`.
-  function lookup(kind: string, tokenHash: string, key: string): ResolveResult | undefined {
-    const entry = positive?.get(key);
+  function lookup(kind: string, tokenHash: string): ResolveResult | undefined {
+    const entry = positive?.get(tokenHash);
     const now = clock();
     // `deadline` is never past the token's `expiresAt` (see rememberPositive): one comparison
     // tells a live entry; `lookupSlow` tells an expired token from an outlived entry.
-    if (entry !== undefined && now < entry.deadline) {
+    if (entry !== undefined && now < entry.deadline && entry.kind === kind) {
       counters.hits++;
       if (now >= entry.refreshAt) {
         entry.refreshAt = Infinity;
-        onRefreshDue(kind, tokenHash, key);
+        onRefreshDue(kind, tokenHash, entry.key);
       }
       if (now >= entry.touchDue) {
         entry.touchDue = now + touchInterval;
-        touches.record(key, entry.identity.kind, entry.identity.tokenId);
+        touches.record(entry.key, entry.identity.kind, entry.identity.tokenId);
       }
       return entry.result;
     }
-    return lookupSlow(key, entry, now);
+    return lookupSlow(kind, tokenHash, entry, now);
   }
 
   /** Everything but a live positive hit: an expired or outlived entry, tombstones, negatives. */
   function lookupSlow(
-    key: string,
+    kind: string,
+    tokenHash: string,
     entry: PositiveEntry | undefined,
     now: number,
   ): ResolveResult | undefined {
-    if (entry !== undefined) {
-      positive?.delete(key);
+    // An entry of another kind under the same hash is not this token's: leave it alone.
+    if (entry !== undefined && entry.kind === kind) {
+      positive?.delete(tokenHash);
       const { expiresAt } = entry.identity;
       if (expiresAt !== null && now >= expiresAt) return EXPIRED;
     }
+    const key = `${kind}:${tokenHash}`;
     if (revokedHere(key, now)) {
       counters.negativeHits++;
       return REVOKED;
@@ -178,12 +189,15 @@ export function createEntries(options: EntriesOptions): Entries {
     if (deadline <= now) return;
     negative?.delete(key);
     const result: ResolveResult = Object.freeze({ ok: true, identity, tokenHash });
+    const kind = key.slice(0, key.length - tokenHash.length - 1);
     // A clamped entry ends with its token: reloading it early could not make it live longer.
     const refreshAt =
       refreshAhead > 0 && deadline === windowEnd && maxTtl === undefined
         ? base + ttl * refreshAhead
         : Infinity;
-    positive.set(key, {
+    positive.set(tokenHash, {
+      kind,
+      key,
       identity,
       deadline,
       result,
@@ -204,7 +218,9 @@ export function createEntries(options: EntriesOptions): Entries {
       tombstones?.set(key, { deadline: clock() + tombstoneTtl });
     },
     dropPositive(key) {
-      positive?.delete(key);
+      // Keys are `kind:hash` and a kind never contains ':'.
+      const tokenHash = key.slice(key.indexOf(':') + 1);
+      if (positive?.peek(tokenHash)?.key === key) positive.delete(tokenHash);
     },
     dropNegative(key) {
       negative?.delete(key);
