@@ -311,7 +311,9 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   /** L1, then the loader. The hit path is `entries.lookup`: no allocation, no closure. */
   function resolveKey(kind: string, tokenHash: string): Promise<ResolveResult> {
     const cached = entries.lookup(kind, tokenHash);
-    if (cached !== undefined) return Promise.resolve(cached);
+    if (cached !== undefined) {
+      return cached.ok ? entries.lastHitSettled() : Promise.resolve(cached);
+    }
     counters.misses++;
     return loader.load(kind, tokenHash, `${kind}:${tokenHash}`);
   }
@@ -373,7 +375,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
 
   function resolve(kinds: string | readonly string[], token: string): Promise<ResolveResult> {
     const known = local(kinds, token);
-    if (known !== undefined) return Promise.resolve(known);
+    // A positive answer comes only from an L1 hit: its entry holds the answer already settled.
+    if (known !== undefined) return known.ok ? entries.lastHitSettled() : Promise.resolve(known);
     counters.misses++;
     return loader.load(missKind, missHash, missKey);
   }

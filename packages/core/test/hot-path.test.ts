@@ -175,3 +175,29 @@ describe('the hit path checks the kind and hash first, the checksum on a miss', 
     expect(await auth.resolve('pat', flipped)).toEqual({ ok: false, reason: 'malformed' });
   });
 });
+
+describe('resolve on a hit returns the entry’s settled answer', () => {
+  it('one promise per entry, never another token’s, and a fresh one after a reload', async () => {
+    const clock = fakeClock();
+    const mem = createMemoryStore(clock);
+    const auth = createAuthCache({ store: mem.store, clock, logger: quiet, ttl: 10_000 });
+    const tokens = Array.from({ length: 3 }, () => generateToken('pat'));
+    const subjects = tokens.map((token, i) => mem.add('pat', token, { subject: `u${i}` }).subject);
+    for (const token of tokens) await auth.resolve('pat', token);
+    const a1 = auth.resolve('pat', tokens[0]!);
+    const b1 = auth.resolve(['pat'], tokens[1]!);
+    const a2 = auth.resolve('pat', tokens[0]!);
+    expect(a2).toBe(a1);
+    expect(b1).not.toBe(a1);
+    const settled = await Promise.all([a1, b1, auth.resolve('pat', tokens[2]!)]);
+    expect(settled.map((r) => r.ok && r.identity.subject)).toEqual(subjects);
+    // A failure is never the last hit's promise.
+    expect(await auth.resolve('daemon', tokens[0]!)).toEqual({ ok: false, reason: 'invalid' });
+    // After the entry ends, the reload answers with a new entry and a new promise.
+    clock.advance(10_001);
+    const reloaded = auth.resolve('pat', tokens[0]!);
+    expect(reloaded).not.toBe(a1);
+    expect((await reloaded).ok).toBe(true);
+    expect(auth.resolve('pat', tokens[0]!)).not.toBe(a1);
+  });
+});

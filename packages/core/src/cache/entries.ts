@@ -28,6 +28,8 @@ export interface PositiveEntry {
   readonly deadline: number;
   /** The answer for a hit, built once so that a hit allocates nothing. */
   readonly result: ResolveResult;
+  /** `result`, settled: what `resolve()` returns for a hit, so that it allocates no promise. */
+  readonly settled: Promise<ResolveResult>;
   /** Before this time a hit need not tell the touch scheduler (it already knows). */
   touchDue: number;
   /** From this time on a hit also reloads the entry in the background (`Infinity`: never). */
@@ -71,6 +73,11 @@ export interface Entries {
    * one is due and reports a due refresh through `onRefreshDue`.
    */
   lookup(kind: string, tokenHash: string): ResolveResult | undefined;
+  /**
+   * The settled promise of the last positive hit's answer. Valid right after a `lookup` that
+   * returned an `ok` result, before anything else runs (`resolve` calls it in the same breath).
+   */
+  lastHitSettled(): Promise<ResolveResult>;
   /**
    * Whether this instance knows the key as revoked: a live tombstone, or a revoke whose tier
    * invalidation or publish is still pending (pinned even if the tombstone was evicted).
@@ -121,6 +128,9 @@ export function createEntries(options: EntriesOptions): Entries {
     return isRevokePending(key);
   }
 
+  /** The entry of the last positive hit (see `lastHitSettled`). */
+  let lastHit: PositiveEntry | undefined;
+
   // Kept small so that the JIT inlines it into `resolve`: the rest is `lookupSlow`.
   function lookup(kind: string, tokenHash: string): ResolveResult | undefined {
     const entry = positive?.get(tokenHash);
@@ -137,6 +147,7 @@ export function createEntries(options: EntriesOptions): Entries {
         entry.touchDue = now + touchInterval;
         touches.record(entry.key, entry.identity.kind, entry.identity.tokenId);
       }
+      lastHit = entry;
       return entry.result;
     }
     return lookupSlow(kind, tokenHash, entry, now);
@@ -201,6 +212,7 @@ export function createEntries(options: EntriesOptions): Entries {
       identity,
       deadline,
       result,
+      settled: Promise.resolve(result),
       touchDue: now + touchInterval,
       refreshAt,
     });
@@ -208,6 +220,7 @@ export function createEntries(options: EntriesOptions): Entries {
 
   return {
     lookup,
+    lastHitSettled: () => lastHit!.settled,
     revokedHere,
     rememberPositive,
     rememberNegative(key) {
