@@ -4,6 +4,7 @@ import { benchAdapters } from './adapters.js';
 import { benchCoreResolve } from './core-resolve.js';
 import { benchFrameworks, benchTtl } from './frameworks.js';
 import { benchHttpAuth } from './http-auth.js';
+import { benchInstructions } from './instructions.js';
 import { benchSigV4 } from './sigv4.js';
 
 const only = process.argv[2];
@@ -14,8 +15,11 @@ const benches: Record<string, () => Promise<void>> = {
   sigv4: benchSigV4,
   frameworks: benchFrameworks,
 };
-/** Run only when asked by name (`pnpm bench ttl`): a minute or more, not part of `pnpm bench`. */
-const onDemand: Record<string, () => Promise<void>> = { ttl: benchTtl };
+/** Run only when asked by name (`pnpm bench ttl`): minutes each, not part of `pnpm bench`. */
+const onDemand: Record<string, () => Promise<void>> = {
+  ttl: benchTtl,
+  instructions: benchInstructions,
+};
 if (only && !Object.hasOwn(benches, only) && !Object.hasOwn(onDemand, only)) {
   const known = [...Object.keys(benches), ...Object.keys(onDemand)];
   throw new Error(`unknown benchmark "${only}"; known: ${known.join(', ')}`);
