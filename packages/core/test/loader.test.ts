@@ -32,6 +32,7 @@ function setup(overrides: Partial<LoaderOptions> = {}) {
     maxEntries: 100,
     touchInterval: 60_000,
     refreshAhead: 0,
+    staleIfError: 0,
     jitter: (lifetime) => lifetime,
     clock,
     counters,
@@ -80,13 +81,13 @@ describe('loader', () => {
     filledAt = start + 1_000;
     expect((await loader.load('pat', 'h', 'pat:h')).ok).toBe(true);
     expect(store.finds).toBe(1);
-    expect(counters.l2Hits).toBe(1);
+    expect(counters.forKind('pat').l2Hits).toBe(1);
     entries.dropPositive('pat:h');
     filledAt = start - 1;
     clock.advance(61_000);
     expect((await loader.load('pat', 'h', 'pat:h')).ok).toBe(true);
     expect(store.finds).toBe(1);
-    expect(counters.l2Hits).toBe(2);
+    expect(counters.forKind('pat').l2Hits).toBe(2);
   });
 
   it('skips the tier entirely while its invalidation is pending', async () => {
@@ -118,7 +119,7 @@ describe('loader', () => {
     release();
     expect(await a).toEqual({ ok: false, reason: 'invalid' });
     expect(store.finds).toBe(2);
-    expect(counters.droppedFills).toBe(1);
+    expect(counters.forKind('pat').droppedFills).toBe(1);
     expect(entries.size).toBe(0);
   });
 });
