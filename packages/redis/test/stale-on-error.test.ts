@@ -17,7 +17,6 @@ import { connect, dropPrefix, REDIS_URL, uniquePrefix } from './support/redis.js
 
 const prefix = uniquePrefix('stale');
 let schema: string;
-let admin: pg.Pool;
 let store: PgTokenStore;
 let drop: () => Promise<void>;
 let pgProxy: CuttableProxy;
@@ -27,7 +26,7 @@ let redisB: Redis;
 let poolA: pg.Pool;
 
 beforeAll(async () => {
-  ({ schema, admin, store, drop } = await freshDatabase('stale'));
+  ({ schema, store, drop } = await freshDatabase('stale'));
   pgProxy = await startProxy();
   redisProxy = await startProxy(REDIS_URL);
   redisA = await connect(redisProxy.url);
