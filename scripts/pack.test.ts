@@ -69,6 +69,7 @@ const snippetDependencies: Record<string, string> = {
   '@hono/node-server': '^2.1.0',
   '@koa/router': '^15.7.0',
   '@aws-sdk/client-s3': '3.1173.0',
+  '@opentelemetry/sdk-metrics': '^3.1.1',
 };
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
