@@ -14,12 +14,7 @@ import { hash, timingSafeEqual } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { Session } from 'node:inspector/promises';
-import {
-  type AuthCache,
-  createAuthCache,
-  extractBearer,
-  type ResolveResult,
-} from '@authcache/core';
+import { type AuthCache, createAuthCache, extractBearer } from '@authcache/core';
 import { patAuth as expressPatAuth } from '@authcache/express';
 import { patAuth as honoPatAuth } from '@authcache/hono';
 import { patAuth as koaPatAuth } from '@authcache/koa';
@@ -41,7 +36,6 @@ export type FrameworkVariant =
   | 'authcache-redis'
   | 'authcache-ttl'
   | 'authcache-long-ttl'
-  | 'authcache-peek'
   | 'db';
 
 export interface SampleMessage {
@@ -91,25 +85,6 @@ if (variant.startsWith('authcache')) {
     tier = loaded.createRedisTier({ redis, prefix: process.env.BENCH_REDIS_PREFIX! });
   }
   auth = createAuthCache({ store, tier, ttl });
-  if (variant === 'authcache-peek') auth = withSimulatedPeek(auth);
-}
-
-/**
- * Stands in for the auth cache's own optional `peek` (not in this checkout yet): answers, without
- * a promise, tokens whose resolve succeeded, after the same hash the cache computes. It skips the
- * cache's expiry and touch bookkeeping, so it only estimates what a synchronous L1 hit saves.
- */
-function withSimulatedPeek(inner: AuthCache): AuthCache {
-  const known = new Map<string, ResolveResult>();
-  return {
-    ...inner,
-    async resolve(kinds, token) {
-      const result = await inner.resolve(kinds, token);
-      if (result.ok) known.set(result.tokenHash, result);
-      return result;
-    },
-    peek: (_kinds: readonly string[], token: string) => known.get(inner.hashToken(token)),
-  } as AuthCache;
 }
 
 const table = `"${schema}".personal_access_token`;
@@ -161,7 +136,6 @@ function expressApp() {
     'authcache-redis': patAuth,
     'authcache-ttl': patAuth,
     'authcache-long-ttl': patAuth,
-    'authcache-peek': patAuth,
     db: (req, res, next) => {
       lookup(req.headers.authorization).then((who) => {
         if (!who) return void deny(res);
@@ -205,7 +179,6 @@ function koaApp() {
     'authcache-redis': patAuth,
     'authcache-ttl': patAuth,
     'authcache-long-ttl': patAuth,
-    'authcache-peek': patAuth,
     db: async (ctx, next) => {
       const who = await lookup(ctx.req.headers.authorization);
       if (!who) {
@@ -247,7 +220,6 @@ function honoApp() {
     'authcache-redis': patAuth,
     'authcache-ttl': patAuth,
     'authcache-long-ttl': patAuth,
-    'authcache-peek': patAuth,
     db: async (c, next) => {
       const who = await lookup(c.req.header('authorization'));
       if (!who) return c.body(null, 401);

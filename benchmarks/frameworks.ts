@@ -40,10 +40,8 @@ const VARIANTS = [
   'authcache',
   'authcache-redis',
   'db',
-  'authcache-peek',
 ] as const satisfies readonly FrameworkVariant[];
-/** `authcache-peek` (a stand-in for a cache-side synchronous L1 hit) runs only when named. */
-const DEFAULT_VARIANTS = VARIANTS.filter((v) => v !== 'authcache-peek');
+const DEFAULT_VARIANTS = VARIANTS;
 
 const LABELS: Record<FrameworkVariant, string> = {
   none: 'no auth (ceiling)',
@@ -53,7 +51,6 @@ const LABELS: Record<FrameworkVariant, string> = {
   'authcache-redis': 'patAuth + Redis tier',
   'authcache-ttl': 'patAuth, ttl short',
   'authcache-long-ttl': 'patAuth, ttl > run',
-  'authcache-peek': 'patAuth, simulated peek',
   db: 'uncached SELECT + UPDATE',
 };
 
@@ -423,7 +420,7 @@ async function printProfiles(
       '(sampling profiler: the numbers include its overhead; (idle) excluded)',
   );
   for (const server of servers) {
-    if (!['authcache', 'authcache-peek', 'control'].includes(server.variant)) continue;
+    if (!['authcache', 'control'].includes(server.variant)) continue;
     const file = join(dir, `${server.framework}-${server.variant}.cpuprofile`);
     const frames = (await summariseProfile(file)).filter((f) => f.name !== '(idle)');
     // Requests counted over the profiled rounds only: the profile started after the warm-up.

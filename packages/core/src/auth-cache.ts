@@ -331,10 +331,9 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
 
   /** L1, then the loader. The hit path is `entries.lookup`: no allocation, no closure. */
   function resolveKey(kind: string, tokenHash: string): Promise<ResolveResult> {
-    const key = `${kind}:${tokenHash}`;
-    const cached = entries.lookup(kind, tokenHash, key);
+    const cached = entries.lookup(kind, tokenHash);
     if (cached !== undefined) return Promise.resolve(cached);
-    return loadMiss(kind, tokenHash, key);
+    return loadMiss(kind, tokenHash, `${kind}:${tokenHash}`);
   }
 
   /** Past L1: the loader, then (on `unavailable` only) a bounded stale answer. */
@@ -349,33 +348,54 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   let missHash = '';
   let missKey = '';
 
-  /** Everything `resolve` does before any I/O: format, kind, hash, L1. */
+  /**
+   * Everything `resolve` does before any I/O: kind, hash, L1, format. The order is the hit
+   * path's: a token with a live L1 entry was checked in full when it was loaded (an entry exists
+   * only for a hash the store knew), so a hit needs only the kind (prefix and length) and the
+   * hash; the checksum is verified before anything is loaded or remembered as unknown.
+   */
   function local(kinds: string | readonly string[], token: string): ResolveResult | undefined {
-    const parsed = format.parse(token);
-    if (!parsed.ok) {
+    const kind = format.kindOf(token);
+    if (kind === undefined) {
       counters.malformed++;
       return MALFORMED;
     }
-    const accepted =
-      typeof kinds === 'string' ? kinds === parsed.kind : kinds.includes(parsed.kind);
-    // A well-formed token of another kind is not a syntax error, just not valid here.
-    if (!accepted) return INVALID;
     let tokenHash: string;
     try {
       tokenHash = hashToken(token);
     } catch {
-      // A hasher that throws is a broken store, not a bad token.
-      counters.forKind(parsed.kind).storeErrors++;
+      // A hasher that throws is a broken store, not a bad token (unless the token is bad).
+      if (!format.parse(token).ok) {
+        counters.malformed++;
+        return MALFORMED;
+      }
+      counters.forKind(kind).storeErrors++;
       return UNAVAILABLE;
     }
-    const key = `${parsed.kind}:${tokenHash}`;
-    const cached = entries.lookup(parsed.kind, tokenHash, key);
-    if (cached === undefined) {
-      missKind = parsed.kind;
-      missHash = tokenHash;
-      missKey = key;
+    const accepted = typeof kinds === 'string' ? kinds === kind : kinds.includes(kind);
+    const cached = accepted ? entries.lookup(kind, tokenHash) : undefined;
+    if (cached !== undefined) return cached;
+    return checked(token, kind, tokenHash, accepted);
+  }
+
+  /** {@link local} past an L1 miss (or a kind not accepted): the full format check first. */
+  function checked(
+    token: string,
+    kind: string,
+    tokenHash: string,
+    accepted: boolean,
+  ): ResolveResult | undefined {
+    const parsed = format.parse(token);
+    if (!parsed.ok || parsed.kind !== kind) {
+      counters.malformed++;
+      return MALFORMED;
     }
-    return cached;
+    // A well-formed token of another kind is not a syntax error, just not valid here.
+    if (!accepted) return INVALID;
+    missKind = kind;
+    missHash = tokenHash;
+    missKey = `${kind}:${tokenHash}`;
+    return undefined;
   }
 
   function resolve(kinds: string | readonly string[], token: string): Promise<ResolveResult> {

@@ -44,6 +44,13 @@ export interface TokenFormat {
    * bad checksum, control characters, any length that is not a token's) is `{ ok: false }`.
    */
   parse(token: string): ParsedToken;
+  /**
+   * The kind a token claims, from its prefix and length alone (no alphabet or checksum check):
+   * `undefined` when no kind's prefix matches or the length is not one that kind's tokens have.
+   * Whenever `parse(token)` is `ok`, this returns the same kind. The resolver's hit path uses it:
+   * a token whose hash has a live cache entry was fully parsed when it was loaded.
+   */
+  kindOf(token: string): string | undefined;
 }
 
 /** Encodes the CRC32 of `body` as exactly six base62 characters (left-padded with `0`). */
@@ -106,6 +113,7 @@ export function createTokenFormat(kinds: TokenKinds = defaultTokenKinds): TokenF
   }
   const modernLength = TOKEN_BODY_LENGTH + TOKEN_CHECKSUM_LENGTH;
   const matchers = entries.map(([kind, spec]) => ({
+    kind,
     result: Object.freeze({ ok: true, kind, legacy: false }) as ParsedToken,
     legacyResult: Object.freeze({ ok: true, kind, legacy: true }) as ParsedToken,
     prefix: spec.prefix,
@@ -134,6 +142,18 @@ export function createTokenFormat(kinds: TokenKinds = defaultTokenKinds): TokenF
         return INVALID_TOKEN;
       }
       return INVALID_TOKEN;
+    },
+    kindOf(token) {
+      if (typeof token !== 'string') return undefined;
+      for (let i = 0; i < matchers.length; i++) {
+        const m = matchers[i]!;
+        if (!token.startsWith(m.prefix)) continue;
+        const bodyLength = token.length - m.prefix.length;
+        if (bodyLength === modernLength) return m.kind;
+        if (m.legacy !== undefined && bodyLength === LEGACY_HEX_LENGTH) return m.kind;
+        return undefined;
+      }
+      return undefined;
     },
   };
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   createAuthCache,
@@ -114,5 +115,63 @@ describe('peek: the answer without a promise when no I/O is needed', () => {
     expect(auth.peek('daemon', token)).toEqual({ ok: false, reason: 'invalid' });
     await auth.revoke('pat', (resolved.ok && resolved.identity.tokenId) || '');
     expect(auth.peek('pat', token)).toEqual({ ok: false, reason: 'revoked' });
+  });
+});
+
+describe('the hit path checks the kind and hash first, the checksum on a miss', () => {
+  it('answers a warm token without parsing it, and still rejects every malformed shape offline', async () => {
+    const clock = fakeClock();
+    const mem = createMemoryStore(clock);
+    const hashed: string[] = [];
+    const auth = createAuthCache({
+      store: mem.store,
+      clock,
+      logger: quiet,
+      hashToken: (token) => {
+        hashed.push(token);
+        return createHash('sha256').update(token).digest('hex');
+      },
+    });
+    const token = generateToken('pat');
+    mem.add('pat', token);
+    expect((await auth.resolve('pat', token)).ok).toBe(true);
+    expect(auth.peek('pat', token)?.ok).toBe(true);
+
+    // Right prefix and length, wrong checksum: one character of the body changed.
+    const body = token.slice(4);
+    const flipped = `mul_${body[0] === 'A' ? 'B' : 'A'}${body.slice(1)}`;
+    const before = mem.calls.find;
+    for (const bad of [
+      flipped,
+      `${token}x`,
+      token.slice(0, -1),
+      'mul_',
+      '',
+      'xyz_'.padEnd(40, 'a'),
+    ]) {
+      expect(await auth.resolve('pat', bad)).toEqual({ ok: false, reason: 'malformed' });
+      expect(auth.peek(['pat', 'daemon'], bad)).toEqual({ ok: false, reason: 'malformed' });
+    }
+    // Only shapes that claim a kind (prefix and length) get as far as the hash; none reach the store.
+    expect(mem.calls.find).toBe(before);
+    expect(hashed.filter((t) => t.length !== token.length)).toEqual([]);
+    expect(auth.stats().malformed).toBe(12);
+    // A malformed token is never remembered as unknown (no negative entry), so nothing is cached for it.
+    expect(auth.stats().negativeSize).toBe(0);
+  });
+
+  it('a hasher that throws is unavailable for a well-formed token and malformed for garbage', async () => {
+    const mem = createMemoryStore();
+    const auth = createAuthCache({
+      store: mem.store,
+      logger: quiet,
+      hashToken: () => {
+        throw new Error('hasher down');
+      },
+    });
+    const token = generateToken('pat');
+    expect(await auth.resolve('pat', token)).toEqual({ ok: false, reason: 'unavailable' });
+    const flipped = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
+    expect(await auth.resolve('pat', flipped)).toEqual({ ok: false, reason: 'malformed' });
   });
 });

@@ -17,6 +17,13 @@ export function clampTtlToExpiry(ttl: number, expiresAt: number | null, now: num
 }
 
 export interface PositiveEntry {
+  /**
+   * The kind the entry was loaded as. The positive LRU is keyed by the token hash alone (no
+   * `kind:hash` string to build on a hit); a hit must also match the kind asked for.
+   */
+  readonly kind: string;
+  /** `kind:hash`, the key every other structure (tombstones, touches, the tier) uses. */
+  readonly key: string;
   readonly identity: Identity;
   /** Epoch ms after which the entry must not be served: never past `identity.expiresAt`. */
   readonly deadline: number;
@@ -68,11 +75,12 @@ export interface EntriesOptions {
 
 export interface Entries {
   /**
-   * The hit path: the cached answer for `key` (an identity, `expired`, `revoked` or `invalid`),
-   * or `undefined` when it must be loaded. A positive hit allocates nothing; it records a
-   * touch when one is due and reports a due refresh through `onRefreshDue`.
+   * The hit path: the cached answer for `kind` + `tokenHash` (an identity, `expired`, `revoked`
+   * or `invalid`), or `undefined` when it must be loaded. A positive hit allocates nothing (not
+   * even the `kind:hash` key: the positive LRU is keyed by the hash); it records a touch when
+   * one is due and reports a due refresh through `onRefreshDue`.
    */
-  lookup(kind: string, tokenHash: string, key: string): ResolveResult | undefined;
+  lookup(kind: string, tokenHash: string): ResolveResult | undefined;
   /**
    * Whether this instance knows the key as revoked: a live tombstone, or a revoke whose tier
    * invalidation or publish is still pending (pinned even if the tombstone was evicted).
@@ -144,42 +152,44 @@ export function createEntries(options: EntriesOptions): Entries {
   }
 
   // Kept small so that the JIT inlines it into `resolve`: the rest is `lookupSlow`.
-  function lookup(kind: string, tokenHash: string, key: string): ResolveResult | undefined {
-    const entry = positive?.get(key);
+  function lookup(kind: string, tokenHash: string): ResolveResult | undefined {
+    const entry = positive?.get(tokenHash);
     const now = clock();
     // `deadline` is never past the token's `expiresAt` (see rememberPositive): one comparison
     // tells a live entry; `lookupSlow` tells an expired token from an outlived entry.
-    if (entry !== undefined && now < entry.deadline) {
+    if (entry !== undefined && now < entry.deadline && entry.kind === kind) {
       entry.stats.hits++;
       if (now >= entry.refreshAt) {
         entry.refreshAt = Infinity;
-        onRefreshDue(kind, tokenHash, key);
+        onRefreshDue(kind, tokenHash, entry.key);
       }
       if (now >= entry.touchDue) {
         entry.touchDue = now + touchInterval;
-        touches.record(key, entry.identity.kind, entry.identity.tokenId);
+        touches.record(entry.key, entry.identity.kind, entry.identity.tokenId);
       }
       return entry.result;
     }
-    return lookupSlow(kind, key, entry, now);
+    return lookupSlow(kind, tokenHash, entry, now);
   }
 
   /** Everything but a live positive hit: an expired or outlived entry, tombstones, negatives. */
   function lookupSlow(
     kind: string,
-    key: string,
+    tokenHash: string,
     entry: PositiveEntry | undefined,
     now: number,
   ): ResolveResult | undefined {
-    if (entry !== undefined) {
+    // An entry of another kind under the same hash is not this token's: leave it alone.
+    if (entry !== undefined && entry.kind === kind) {
       const { expiresAt } = entry.identity;
       if (expiresAt !== null && now >= expiresAt) {
-        positive?.delete(key);
+        positive?.delete(tokenHash);
         return EXPIRED;
       }
       // An ended entry stays (unserved) while it may still answer a store outage.
-      if (now >= entry.staleUntil) positive?.delete(key);
+      if (now >= entry.staleUntil) positive?.delete(tokenHash);
     }
+    const key = `${kind}:${tokenHash}`;
     if (revokedHere(key, now)) {
       counters.forKind(kind).negativeHits++;
       return REVOKED;
@@ -213,6 +223,7 @@ export function createEntries(options: EntriesOptions): Entries {
     if (deadline <= now) return;
     negative?.delete(key);
     const result: ResolveResult = Object.freeze({ ok: true, identity, tokenHash });
+    const kind = key.slice(0, key.length - tokenHash.length - 1);
     const staleUntil =
       staleIfError > 0
         ? Math.min(deadline + staleIfError, identity.expiresAt ?? Number.POSITIVE_INFINITY)
@@ -222,11 +233,13 @@ export function createEntries(options: EntriesOptions): Entries {
       refreshAhead > 0 && deadline === windowEnd && maxTtl === undefined
         ? base + ttl * refreshAhead
         : Infinity;
-    positive.set(key, {
+    positive.set(tokenHash, {
+      kind,
+      key,
       identity,
       deadline,
       staleUntil,
-      stats: counters.forKind(key.slice(0, key.indexOf(':'))),
+      stats: counters.forKind(kind),
       result,
       touchDue: now + touchInterval,
       refreshAt,
@@ -238,8 +251,9 @@ export function createEntries(options: EntriesOptions): Entries {
     revokedHere,
     ended(key, now) {
       // `peek`: reading a fallback must not make it look recently used.
-      const entry = positive?.peek(key);
-      if (entry === undefined || now < entry.deadline || now >= entry.staleUntil) return undefined;
+      const entry = positive?.peek(key.slice(key.indexOf(':') + 1));
+      if (entry === undefined || entry.key !== key) return undefined;
+      if (now < entry.deadline || now >= entry.staleUntil) return undefined;
       return entry;
     },
     rememberPositive,
@@ -251,7 +265,9 @@ export function createEntries(options: EntriesOptions): Entries {
       tombstones?.set(key, { deadline: clock() + tombstoneTtl });
     },
     dropPositive(key) {
-      positive?.delete(key);
+      // Keys are `kind:hash` and a kind never contains ':'.
+      const tokenHash = key.slice(key.indexOf(':') + 1);
+      if (positive?.peek(tokenHash)?.key === key) positive.delete(tokenHash);
     },
     dropNegative(key) {
       negative?.delete(key);
