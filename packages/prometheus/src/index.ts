@@ -100,9 +100,11 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
           ...config,
           collect(this: Gauge) {
             this.reset();
-            for (const { labels, value } of family(described.name)?.samples ?? []) {
-              this.set(labels, value);
-            }
+            const samples = family(described.name)?.samples ?? [];
+            // A gauge without labels resets to 0; "not known yet" (e.g. bus_lag before any
+            // message) must be no sample at all, not a fresh-looking 0.
+            if (samples.length === 0 && described.labelNames.length === 0) this.remove({});
+            for (const { labels, value } of samples) this.set(labels, value);
           },
         });
       }

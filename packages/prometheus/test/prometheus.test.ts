@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type AuthCache, createAuthCache, generateToken, metricFamilies } from '@authcache/core';
-import { createPgTokenStore, migrate, type PgTokenStore } from '@authcache/pg';
+import { createPgBus, createPgTokenStore, migrate, type PgTokenStore } from '@authcache/pg';
 import { createPool, dropSchema, freshSchemaName } from '@authcache/testkit';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import type pg from 'pg';
@@ -150,6 +150,48 @@ describe('createPrometheusMetrics', () => {
     const allowed =
       /^(pat|daemon|l1|l2|local|bus|ok|failed|dropped|skipped|positive|negative|tombstone|tier|)$/;
     for (const label of labelValues) expect(label).toMatch(allowed);
+  });
+
+  it('shows the Postgres bus: connected, lag after a message, and a SQL revoke heard on it', async () => {
+    const withBus = createAuthCache({
+      store,
+      bus: createPgBus({ pool, schema, logger: { warn() {} } }),
+      logger: { warn() {} },
+    });
+    const own = new Registry();
+    createPrometheusMetrics({ auth: withBus, registry: own });
+    try {
+      await withBus.ready();
+      const idle = parsePrometheusTextFormat(await own.metrics());
+      expect(value(idle, 'authcache_buses')).toBe(1);
+      expect(value(idle, 'authcache_buses_connected')).toBe(1);
+      // Nothing heard yet: no lag sample rather than a made-up number.
+      expect(idle.find((f) => f.name === 'authcache_bus_lag_seconds')?.metrics ?? []).toEqual([]);
+      const { token, id } = await store.createPat({ userId: 'user-bus', name: 'bus' });
+      expect((await withBus.resolve('pat', token)).ok).toBe(true);
+      const heard = new Promise<void>((resolve) => {
+        const off = withBus.onInvalidate(() => {
+          off();
+          resolve();
+        });
+      });
+      await pool.query(
+        `UPDATE "${schema}".personal_access_token SET revoked = true WHERE id = $1`,
+        [id],
+      );
+      await heard;
+      const text = await own.metrics();
+      const after = parsePrometheusTextFormat(text);
+      expect(value(after, 'authcache_invalidations_total', { kind: 'pat', source: 'bus' })).toBe(1);
+      const lag = value(after, 'authcache_bus_lag_seconds');
+      expect(lag).toBeGreaterThanOrEqual(0);
+      expect(lag).toBeLessThan(60);
+      expect(after.find((f) => f.name === 'authcache_bus_lag_seconds')?.type).toBe('GAUGE');
+      expect(text).not.toContain(store.hashToken(token));
+      expect(text).not.toContain(token);
+    } finally {
+      await withBus.close();
+    }
   });
 
   it('reads one snapshot per scrape, and nothing between scrapes', async () => {
