@@ -92,6 +92,8 @@ describe.each(packages)('$manifest.name', ({ dir, manifest }) => {
       'express',
       'koa',
       'hono',
+      'prom-client',
+      '@opentelemetry/api',
     ]) {
       if (manifest.name !== heavy) expect(deps).not.toContain(heavy);
     }

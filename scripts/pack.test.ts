@@ -48,6 +48,7 @@ const entryPoints = publicPackages.flatMap(({ manifest }) =>
 const peers: Record<string, string> = {
   '@aws-sdk/rds-signer': '^3.1175.0',
   '@electric-sql/pglite': '^0.5.16',
+  '@opentelemetry/api': '^1.10.0',
   '@types/express': '^5.0.6',
   '@types/koa': '^3.0.0',
   '@types/node': '^20.19.0',
@@ -59,6 +60,7 @@ const peers: Record<string, string> = {
   koa: '^3.0.0',
   oauth4webapi: '^3.8.8',
   pg: '^8.16.0',
+  'prom-client': '^15.1.3',
   undici: '^7.30.2',
   ws: '^8.18.3',
 };
@@ -67,6 +69,7 @@ const snippetDependencies: Record<string, string> = {
   '@hono/node-server': '^2.1.0',
   '@koa/router': '^15.7.0',
   '@aws-sdk/client-s3': '3.1173.0',
+  '@opentelemetry/sdk-metrics': '^3.1.1',
 };
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

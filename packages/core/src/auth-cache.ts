@@ -10,6 +10,8 @@ import { createInvalidation, createTierInvalidator, publishTo } from './cache/in
 import { createLoader } from './cache/loader.js';
 import { createPendingInvalidations } from './cache/pending.js';
 import { INVALID, MALFORMED, UNAVAILABLE } from './cache/results.js';
+import { snapshotStats } from './cache/snapshot.js';
+import { createStaleOnError } from './cache/stale.js';
 import {
   createTokenFormat,
   isValidKindName,
@@ -65,6 +67,18 @@ export interface AuthCacheOptions {
    * `1 / refreshAhead` store queries per TTL instead of one. Default: `0` (off).
    */
   refreshAhead?: number;
+  /**
+   * Bounded stale-on-error, in ms: when the store is unreachable or misses `storeTimeoutMs`
+   * (and only then; the shared tier is asked first as usual), an identity whose L1 entry ended
+   * less than this long ago is served (counted in `stats().staleHits`) instead of answering
+   * `unavailable`. Never past the token's `expiresAt`, never after a revoke, tombstone or
+   * invalidation of the token (they drop the entry), never from a negative entry; serving stale
+   * extends nothing, and neither does a failed refresh-ahead. The `stale-if-error` of HTTP
+   * caches: `ttl` is the soft deadline, `ttl + staleIfError` the hard one during an outage.
+   * Costs L1 room: ended entries stay in the positive LRU for this long. Must be ≥ 0.
+   * Default: `0` (off: an outage answers 503 for anything not live in L1 or the tier).
+   */
+  staleIfError?: number;
   /**
    * Spread of entry lifetimes: each positive entry (in L1 and in the shared tier) lives a random
    * `0`–`ttlJitter` fraction less than its TTL, so tokens first used together do not all reload
@@ -214,6 +228,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   if (!(refreshAhead >= 0 && refreshAhead < 1)) {
     throw new TypeError('createAuthCache: refreshAhead must be in [0, 1)');
   }
+  const staleIfError = checkTime('staleIfError', options.staleIfError ?? 0);
+  if (!(staleIfError >= 0)) throw new TypeError('createAuthCache: staleIfError must be ≥ 0');
   const ttlJitter = options.ttlJitter ?? 0.05;
   if (!(ttlJitter >= 0 && ttlJitter <= 0.5)) {
     throw new TypeError('createAuthCache: ttlJitter must be in [0, 0.5]');
@@ -241,7 +257,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   const jitter = (lifetime: number) => lifetime * (1 - ttlJitter * Math.random());
 
   // The parts, in dependency order; each gets only what it needs.
-  const counters = createCounters();
+  const counters = createCounters(Object.keys(format.kinds));
   const touches = createTouchScheduler({
     store,
     interval: touchInterval,
@@ -250,6 +266,9 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     clock,
     logger,
     tier,
+    onQueued() {
+      counters.touchesQueued++;
+    },
     onBatch(ok, count) {
       if (ok) {
         counters.touchBatches++;
@@ -274,6 +293,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     maxEntries,
     touchInterval,
     refreshAhead,
+    staleIfError,
     jitter,
     clock,
     counters,
@@ -297,6 +317,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     entries,
     tierPending: pending.tierPending,
   });
+  const stale = createStaleOnError({ staleIfError, entries, counters, clock });
   const invalidation = createInvalidation({
     tier,
     buses,
@@ -314,8 +335,14 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     if (cached !== undefined) {
       return cached.ok ? entries.lastHitSettled() : Promise.resolve(cached);
     }
-    counters.misses++;
-    return loader.load(kind, tokenHash, `${kind}:${tokenHash}`);
+    return loadMiss(kind, tokenHash, `${kind}:${tokenHash}`);
+  }
+
+  /** Past L1: the loader, then (on `unavailable` only) a bounded stale answer. */
+  function loadMiss(kind: string, tokenHash: string, key: string): Promise<ResolveResult> {
+    counters.forKind(kind).misses++;
+    const loading = loader.load(kind, tokenHash, key);
+    return stale.enabled ? loading.then((result) => stale.orElse(kind, key, result)) : loading;
   }
 
   /** Where the last {@link local} that found nothing left off, so resolve loads without redoing it. */
@@ -344,7 +371,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
         counters.malformed++;
         return MALFORMED;
       }
-      counters.storeErrors++;
+      counters.forKind(kind).storeErrors++;
       return UNAVAILABLE;
     }
     const accepted = typeof kinds === 'string' ? kinds === kind : kinds.includes(kind);
@@ -377,8 +404,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     const known = local(kinds, token);
     // A positive answer comes only from an L1 hit: its entry holds the answer already settled.
     if (known !== undefined) return known.ok ? entries.lastHitSettled() : Promise.resolve(known);
-    counters.misses++;
-    return loader.load(missKind, missHash, missKey);
+    return loadMiss(missKind, missHash, missKey);
   }
 
   function resolveHash(kind: string, tokenHash: string): Promise<ResolveResult> {
@@ -431,17 +457,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     clear: () => invalidation.clear(),
     flushTouches: () => touches.flush(),
     ready: () => busReady,
-    stats: (): AuthCacheStats => {
-      const counts = pending.counts();
-      return {
-        ...counters,
-        pendingTier: counts.tier,
-        pendingPublish: counts.publish,
-        size: entries.size,
-        negativeSize: entries.negativeSize,
-        tombstones: entries.tombstones,
-      };
-    },
+    stats: (): AuthCacheStats =>
+      snapshotStats({ enabled, counters, entries, pending, tier, buses }),
     async close() {
       pending.close();
       await touches.close();

@@ -38,6 +38,8 @@ export type {
   JwtVerifier,
 } from './http-jwt.js';
 export { createJwtVerifier, jwtIdentity } from './http-jwt.js';
+export type { MetricFamily, MetricSample } from './metrics.js';
+export { metricFamilies } from './metrics.js';
 export type { Backoff, BackoffOptions } from './retry.js';
 export { createBackoff, sleep } from './retry.js';
 export * from './tokens.js';

@@ -14,6 +14,8 @@ export interface TouchSchedulerOptions {
   logger: Logger;
   tier?: SharedTier;
   onBatch(ok: boolean, count: number): void;
+  /** A use was queued for the next batch (at most once per token per interval). Optional. */
+  onQueued?(): void;
 }
 
 /** Collects "token used" marks and writes them in batches, at most once per interval per token. */
@@ -44,6 +46,7 @@ export function createTouchScheduler(options: TouchSchedulerOptions): TouchSched
 
   const enqueue = (key: string, kind: string, tokenId: string) => {
     pending.set(key, { kind, tokenId });
+    options.onQueued?.();
     schedule();
   };
 

@@ -1,3 +1,7 @@
+import type { BusHealth, TierHealth } from './stats.js';
+
+export type { AuthCacheStats, BusHealth, KindStats, TierHealth } from './stats.js';
+
 /** Who a credential belongs to. Stores build it; adapters hang it on the request. */
 export interface Identity {
   /** Token kind that resolved it: `pat`, `daemon`, `sigv4`, `jwt`, or a custom kind. */
@@ -102,6 +106,8 @@ export interface SharedTier {
    * Absent means every instance decides for itself.
    */
   claimTouch?(key: string, windowMs: number): Promise<boolean>;
+  /** Health for `auth.stats()` (e.g. the circuit breaker's state). Optional. */
+  stats?(): TierHealth;
   close?(): Promise<void>;
 }
 
@@ -139,6 +145,8 @@ export interface InvalidationBus {
   publish(message: InvalidationMessage): Promise<void>;
   /** Starts delivering remote invalidations. Resolves once the subscription is live. */
   start(handlers: InvalidationHandlers): Promise<void>;
+  /** Connection state and lag for `auth.stats()`. Optional. */
+  stats?(): BusHealth;
   close(): Promise<void>;
 }
 
@@ -150,53 +158,4 @@ export type InvalidationEvent =
 /** Minimal logger. Messages never contain a token or a secret. */
 export interface Logger {
   warn(message: string, details?: Record<string, unknown>): void;
-}
-
-/** Counters returned by `auth.stats()`. */
-export interface AuthCacheStats {
-  /** Resolves answered from the in-process LRU (positive entries). */
-  hits: number;
-  /** Resolves answered from a negative or tombstone entry. */
-  negativeHits: number;
-  /** Resolves that had to go past L1. */
-  misses: number;
-  /** Resolves rejected by the format check, before any lookup. */
-  malformed: number;
-  /** Shared-tier hits, misses and errors (failed calls, synchronous throws included). */
-  l2Hits: number;
-  l2Misses: number;
-  l2Errors: number;
-  /**
-   * Tier identities ignored (and counted as misses) because they were filled before this
-   * instance started, so may predate a revoke it never heard of (see `tierSkewMs`).
-   */
-  tierUntrusted: number;
-  /** Background retries of failed shared-tier invalidations, and of failed bus publishes. */
-  tierRetries: number;
-  publishRetries: number;
-  /**
-   * Keys whose shared-tier invalidation failed and is being retried: until it succeeds their
-   * loads skip the tier, and a revoke among them answers `revoked` whatever L1 holds.
-   */
-  pendingTier: number;
-  /** Invalidations still waiting for at least one bus to accept them. */
-  pendingPublish: number;
-  /** `findByHash` calls and how many of them failed (timeouts included). */
-  storeQueries: number;
-  storeErrors: number;
-  /** Lookups that missed `storeTimeoutMs` and answered `unavailable`. */
-  storeTimeouts: number;
-  /** Fills dropped because an invalidation raced the load. */
-  droppedFills: number;
-  /** Background reloads started by refresh-ahead (see the `refreshAhead` option). */
-  refreshes: number;
-  invalidations: number;
-  /** Touch batches written and failed, and token ids written. */
-  touchBatches: number;
-  touchErrors: number;
-  touchedTokens: number;
-  /** Current entry counts: positive entries, unknown-token entries, revoke tombstones. */
-  size: number;
-  negativeSize: number;
-  tombstones: number;
 }

@@ -17,6 +17,7 @@ function setup(overrides: Partial<EntriesOptions> = {}) {
     maxEntries: 100,
     touchInterval: 10_000,
     refreshAhead: 0,
+    staleIfError: 0,
     jitter: (lifetime) => lifetime,
     clock,
     counters,
@@ -78,7 +79,7 @@ describe('entries (L1)', () => {
     entries.lookup('pat', 'h');
     entries.lookup('pat', 'h');
     expect(refreshes).toEqual(['pat:h']);
-    expect(counters.hits).toBe(6);
+    expect(counters.forKind('pat').hits).toBe(6);
     clock.advance(30_000);
     expect(entries.lookup('pat', 'h')).toBeUndefined();
     expect(entries.size).toBe(0);
@@ -106,7 +107,7 @@ describe('entries (L1)', () => {
     expect(entries.tombstones).toBe(0);
     entries.rememberNegative('pat:u');
     expect(entries.lookup('pat', 'u')).toEqual({ ok: false, reason: 'invalid' });
-    expect(counters.negativeHits).toBe(2);
+    expect(counters.forKind('pat').negativeHits).toBe(2);
     clock.advance(5_000);
     expect(entries.lookup('pat', 'u')).toBeUndefined();
   });

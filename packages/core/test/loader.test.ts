@@ -32,6 +32,7 @@ function setup(overrides: Partial<LoaderOptions> = {}) {
     maxEntries: 100,
     touchInterval: 60_000,
     refreshAhead: 0,
+    staleIfError: 0,
     jitter: (lifetime) => lifetime,
     clock,
     counters,
@@ -80,13 +81,13 @@ describe('loader', () => {
     filledAt = start + 1_000;
     expect((await loader.load('pat', 'h', 'pat:h')).ok).toBe(true);
     expect(store.finds).toBe(1);
-    expect(counters.l2Hits).toBe(1);
+    expect(counters.forKind('pat').l2Hits).toBe(1);
     entries.dropPositive('pat:h');
     filledAt = start - 1;
     clock.advance(61_000);
     expect((await loader.load('pat', 'h', 'pat:h')).ok).toBe(true);
     expect(store.finds).toBe(1);
-    expect(counters.l2Hits).toBe(2);
+    expect(counters.forKind('pat').l2Hits).toBe(2);
   });
 
   it('skips the tier entirely while its invalidation is pending', async () => {
@@ -118,7 +119,49 @@ describe('loader', () => {
     release();
     expect(await a).toEqual({ ok: false, reason: 'invalid' });
     expect(store.finds).toBe(2);
-    expect(counters.droppedFills).toBe(1);
+    expect(counters.forKind('pat').droppedFills).toBe(1);
     expect(entries.size).toBe(0);
+  });
+
+  it('counts refresh-ahead outcomes: skipped, ok, failed, dropped', async () => {
+    const { counters, store, loader } = setup();
+    const stats = counters.forKind('pat');
+    let release!: () => void;
+    store.gate = new Promise((r) => {
+      release = r;
+    });
+    const running = loader.load('pat', 'h', 'pat:h');
+    // A load of the key is under way: the refresh would only duplicate it.
+    loader.refresh('pat', 'h', 'pat:h');
+    expect(stats).toMatchObject({ refreshes: 0, refreshSkipped: 1 });
+    store.gate = undefined;
+    release();
+    await running;
+
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+    loader.refresh('pat', 'h', 'pat:h');
+    await settle();
+    expect(stats).toMatchObject({ refreshes: 1, refreshOk: 1 });
+
+    const findByHash = store.findByHash;
+    store.findByHash = async () => {
+      throw new Error('down');
+    };
+    loader.refresh('pat', 'h', 'pat:h');
+    await settle();
+    expect(stats).toMatchObject({ refreshes: 2, refreshFailed: 1 });
+    store.findByHash = findByHash;
+
+    store.gate = new Promise((r) => {
+      release = r;
+    });
+    loader.refresh('pat', 'h', 'pat:h');
+    await Promise.resolve();
+    loader.markStale('pat:h');
+    store.gate = undefined;
+    release();
+    await settle();
+    // Thrown away (and retried for anyone who joined), counted once as dropped, not as ok.
+    expect(stats).toMatchObject({ refreshes: 3, refreshDropped: 1, refreshOk: 1, droppedFills: 1 });
   });
 });

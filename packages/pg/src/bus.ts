@@ -81,6 +81,8 @@ export interface PgBusStats {
   lastId: string;
   /** Whether the listening connection is up. */
   connected: boolean;
+  /** `Date.now()` when the last log row was received (live or by catch-up); `null`: none yet. */
+  lastMessageAt: number | null;
 }
 
 export interface PgBus extends InvalidationBus {
@@ -172,6 +174,7 @@ export function createPgBus(options: PgBusOptions): PgBus {
 
   const counters = { received: 0, caughtUp: 0, reconnects: 0, flushes: 0, pruned: 0 };
   let lastId = 0n;
+  let lastMessageAt: number | null = null;
   /**
    * What the last catch-up read could not see; `undefined` before the first. Every log row
    * visible to that read has been delivered (or predates this instance).
@@ -195,6 +198,7 @@ export function createPgBus(options: PgBusOptions): PgBus {
     from: string | null,
   ) {
     if (id > lastId) lastId = id;
+    lastMessageAt = Date.now();
     if (from === origin || !handlers) return;
     counters.received++;
     const message: InvalidationMessage = {
@@ -443,7 +447,12 @@ export function createPgBus(options: PgBusOptions): PgBus {
     prune,
 
     stats() {
-      return { ...counters, lastId: lastId.toString(), connected: listener !== undefined };
+      return {
+        ...counters,
+        lastId: lastId.toString(),
+        connected: listener !== undefined,
+        lastMessageAt,
+      };
     },
   };
 }

@@ -313,6 +313,7 @@ describe('createPgBus', () => {
     );
     expect(rows).toEqual([{ terminated: true }]);
     await waitFor(() => !b.bus.stats().connected);
+    expect(b.auth.stats()).toMatchObject({ buses: 1, busesConnected: 0 });
     // Revoked while B is not listening: no notification can reach it.
     await admin.query(`UPDATE "${schema}".personal_access_token SET revoked = true WHERE id = $1`, [
       id,
@@ -323,6 +324,12 @@ describe('createPgBus', () => {
     expect(await b.auth.resolve('pat', token)).toEqual({ ok: false, reason: 'revoked' });
     expect(b.bus.stats()).toMatchObject({ reconnects: 1 });
     expect(b.bus.stats().caughtUp).toBeGreaterThanOrEqual(1);
+    const health = b.auth.stats();
+    expect(health).toMatchObject({ buses: 1, busesConnected: 1 });
+    expect(health.busCatchUps).toBeGreaterThanOrEqual(1);
+    expect(health.busLagMs).toBeGreaterThanOrEqual(0);
+    expect(health.busLagMs).toBeLessThan(60_000);
+    expect(health.invalidationsBus).toBeGreaterThanOrEqual(1);
   });
 
   it('notices a silently dead LISTEN connection and catches up', async () => {

@@ -74,6 +74,12 @@ export interface RedisBusStats {
   flushes: number;
   /** The id of the last entry read. */
   lastId: string;
+  /** Whether the reader is started and its last read succeeded. */
+  connected: boolean;
+  /** `Date.now()` when the last stream entry was read (own ones included); `null`: none yet. */
+  lastMessageAt: number | null;
+  /** Entries read by the first read after a reader failure (catching up from the last id). */
+  caughtUp: number;
 }
 
 export interface RedisBus extends InvalidationBus {
@@ -134,8 +140,14 @@ export function createRedisBus(options: RedisBusOptions): RedisBus {
     ignoredOwn: 0,
     reconnects: 0,
     flushes: 0,
+    caughtUp: 0,
   };
   let lastId = '0-0';
+  let lastMessageAt: number | null = null;
+  /** The reader is up: started, and its last read did not fail. */
+  let healthy = false;
+  /** The next successful read resumes after a failure: what it brings is a catch-up. */
+  let resuming = false;
   /**
    * How many entries the stream had ever received up to and including `lastId` (its
    * `entries-added` when we synced, plus every entry read since). When the stream has removed
@@ -236,6 +248,8 @@ export function createRedisBus(options: RedisBusOptions): RedisBus {
   }
 
   function deliver(handlers: InvalidationHandlers, entries: [string, unknown][]): void {
+    if (entries.length > 0) lastMessageAt = Date.now();
+    if (resuming) counters.caughtUp += entries.length;
     for (const [id, fields] of entries) {
       lastId = id;
       if (addedThroughLastId !== undefined) addedThroughLastId++;
@@ -309,14 +323,20 @@ export function createRedisBus(options: RedisBusOptions): RedisBus {
         }
         const result = await readOnce(client);
         delays.reset();
-        if (!result) continue;
-        for (const [, entries] of result) {
-          deliver(handlers, entries);
-          // A full batch means we are behind: make sure nothing was trimmed under us.
-          if (entries.length >= batch) needsGapCheck = true;
+        healthy = true;
+        if (result) {
+          for (const [, entries] of result) {
+            deliver(handlers, entries);
+            // A full batch means we are behind: make sure nothing was trimmed under us.
+            if (entries.length >= batch) needsGapCheck = true;
+          }
         }
+        // A full batch keeps us catching up; anything less means we are live again.
+        if (!needsGapCheck) resuming = false;
       } catch (error) {
         if (closed) return;
+        healthy = false;
+        resuming = true;
         counters.reconnects++;
         needsGapCheck = true;
         logger.warn(
@@ -422,6 +442,7 @@ export function createRedisBus(options: RedisBusOptions): RedisBus {
           await sleep(delays.next());
         }
       }
+      healthy = true;
       loop = run(client, handlers);
     },
 
@@ -432,11 +453,18 @@ export function createRedisBus(options: RedisBusOptions): RedisBus {
       reader?.disconnect();
       await loop;
       reader = undefined;
+      healthy = false;
       loop = undefined;
     },
 
     stats() {
-      return { ...counters, pending: pending.length, lastId };
+      return {
+        ...counters,
+        pending: pending.length,
+        lastId,
+        connected: reader !== undefined && healthy,
+        lastMessageAt,
+      };
     },
   };
 }

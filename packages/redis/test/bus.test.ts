@@ -84,7 +84,9 @@ describe('createRedisBus', () => {
     const a = recorder();
     const b = recorder();
     const busA = await startBus(stream, a.handlers);
-    await startBus(stream, b.handlers);
+    const busB = await startBus(stream, b.handlers);
+    expect(busB.stats()).toMatchObject({ connected: true, lastMessageAt: null, caughtUp: 0 });
+    const before = Date.now();
     const message: InvalidationMessage = { kind: 'pat', tokenHash: 'h1', reason: 'revoked' };
     await busA.publish(message);
     await busA.publish({ kind: 'daemon', tokenHash: 'h2', reason: 'invalidated' });
@@ -93,6 +95,9 @@ describe('createRedisBus', () => {
       message,
       { kind: 'daemon', tokenHash: 'h2', reason: 'invalidated' },
     ]);
+    // Live delivery, not a catch-up; the time of the last message feeds auth.stats().busLagMs.
+    expect(busB.stats()).toMatchObject({ connected: true, caughtUp: 0 });
+    expect(busB.stats().lastMessageAt).toBeGreaterThanOrEqual(before);
     await waitFor(() => busA.stats().ignoredOwn === 2);
     expect(a.messages).toEqual([]);
     expect(busA.stats().published).toBe(2);
@@ -136,6 +141,8 @@ describe('createRedisBus', () => {
     await waitFor(() => b.messages.length === 1);
     expect(b.messages[0]?.tokenHash).toBe('during-outage');
     expect(busB.stats().reconnects).toBeGreaterThanOrEqual(1);
+    // Read by the first read after the failure: a catch-up, and the reader is up again.
+    expect(busB.stats()).toMatchObject({ caughtUp: 1, connected: true });
     expect(b.flushes).toBe(0);
   });
 
@@ -208,6 +215,8 @@ describe('createRedisBus', () => {
     expect(away.bus.stats()).toMatchObject({ publishErrors: 1, pending: 1 });
     away.proxy.resume();
     await waitFor(() => b.messages.some((m) => m.tokenHash === 'during-outage'));
+    // B can read the entry before the XADD reply reaches the publisher, which counts it then.
+    await waitFor(() => away.bus.stats().republished === 1);
     expect(away.bus.stats()).toMatchObject({ republished: 1, pending: 0 });
     await away.close();
   });

@@ -1,35 +1,142 @@
 /**
- * The resolver's counters: one mutable object every part increments directly (a property
- * increment is all the hit path can afford). `auth.stats()` adds the current sizes to a copy.
+ * The resolver's counters: mutable objects every part increments directly (a property
+ * increment is all the hit path can afford). Counters that belong to a token kind live in one
+ * object per kind, resolved once (a positive L1 entry holds its kind's object, so a hit
+ * increments a property without any lookup); `auth.stats()` sums them and adds the live sizes.
  */
-import type { AuthCacheStats } from '../types.js';
+import type { AuthCacheStats, KindStats } from '../stats.js';
 
-/** Every counter of `AuthCacheStats`; the rest of it (sizes, pending counts) is read live. */
-export type Counters = Omit<
-  AuthCacheStats,
-  'pendingTier' | 'pendingPublish' | 'size' | 'negativeSize' | 'tombstones'
->;
+/** Kinds beyond this many distinct names (e.g. from `resolveHash`) share {@link OTHER_KIND}. */
+const MAX_KINDS = 64;
+/** Where the counters of kinds past {@link MAX_KINDS} go. */
+export const OTHER_KIND = '*';
 
-export function createCounters(): Counters {
+/** The counters that have no kind. */
+export interface GlobalCounters {
+  malformed: number;
+  l2Errors: number;
+  tierUntrusted: number;
+  tierRetries: number;
+  publishRetries: number;
+  /** Scoped invalidations (subject, kind, access key, all): the admin surface increments it. */
+  invalidationsByScope: number;
+  negativeEvictions: number;
+  touchesQueued: number;
+  touchedTokens: number;
+  touchBatches: number;
+  touchErrors: number;
+}
+
+export interface Counters extends GlobalCounters {
+  /**
+   * The counters of `kind`, created on first use. Not for the hit path: resolve it once and
+   * keep the object (as positive entries do).
+   */
+  forKind(kind: string): KindStats;
+  /** Every kind's counters and their sums (`byKind` and the top-level kind counters). */
+  kinds(): { byKind: Record<string, KindStats>; totals: KindStats };
+}
+
+export function createKindStats(): KindStats {
   return {
     hits: 0,
-    negativeHits: 0,
+    staleHits: 0,
     misses: 0,
-    malformed: 0,
+    negativeHits: 0,
     l2Hits: 0,
     l2Misses: 0,
-    l2Errors: 0,
-    tierUntrusted: 0,
-    tierRetries: 0,
-    publishRetries: 0,
     storeQueries: 0,
     storeErrors: 0,
     storeTimeouts: 0,
     droppedFills: 0,
     refreshes: 0,
-    invalidations: 0,
+    refreshOk: 0,
+    refreshFailed: 0,
+    refreshSkipped: 0,
+    refreshDropped: 0,
+    invalidationsLocal: 0,
+    invalidationsBus: 0,
+    evictions: 0,
+  };
+}
+
+/** `kinds`: the configured kinds, which always appear in `byKind` (zeros included). */
+export function createCounters(kinds: readonly string[] = []): Counters {
+  const byKind = new Map<string, KindStats>();
+  for (const kind of kinds) byKind.set(kind, createKindStats());
+
+  function forKind(kind: string): KindStats {
+    let stats = byKind.get(kind);
+    if (stats === undefined) {
+      const name = byKind.size < MAX_KINDS ? kind : OTHER_KIND;
+      stats = byKind.get(name);
+      if (stats === undefined) {
+        stats = createKindStats();
+        byKind.set(name, stats);
+      }
+    }
+    return stats;
+  }
+
+  return {
+    malformed: 0,
+    l2Errors: 0,
+    tierUntrusted: 0,
+    tierRetries: 0,
+    publishRetries: 0,
+    invalidationsByScope: 0,
+    negativeEvictions: 0,
+    touchesQueued: 0,
+    touchedTokens: 0,
     touchBatches: 0,
     touchErrors: 0,
-    touchedTokens: 0,
+    forKind,
+    kinds() {
+      const totals = createKindStats();
+      const out: Record<string, KindStats> = {};
+      for (const [kind, stats] of byKind) {
+        out[kind] = { ...stats };
+        for (const field of Object.keys(totals) as (keyof KindStats)[]) {
+          totals[field] += stats[field];
+        }
+      }
+      return { byKind: out, totals };
+    },
+  };
+}
+
+/** The counter part of `auth.stats()`: globals, per-kind sums, `byKind`. */
+export function countersSnapshot(
+  counters: Counters,
+): Omit<
+  AuthCacheStats,
+  | 'passThrough'
+  | 'l2BreakerState'
+  | 'pendingTier'
+  | 'pendingPublish'
+  | 'buses'
+  | 'busesConnected'
+  | 'busLagMs'
+  | 'busCatchUps'
+  | 'size'
+  | 'negativeSize'
+  | 'tombstones'
+> {
+  const { byKind, totals } = counters.kinds();
+  return {
+    ...totals,
+    byKind,
+    malformed: counters.malformed,
+    l2Errors: counters.l2Errors,
+    tierUntrusted: counters.tierUntrusted,
+    tierRetries: counters.tierRetries,
+    publishRetries: counters.publishRetries,
+    invalidations: totals.invalidationsLocal + totals.invalidationsBus,
+    invalidationsByScope: counters.invalidationsByScope,
+    negativeEvictions: counters.negativeEvictions,
+    touchesQueued: counters.touchesQueued,
+    touchedTokens: counters.touchedTokens,
+    touchBatches: counters.touchBatches,
+    touchErrors: counters.touchErrors,
   };
 }

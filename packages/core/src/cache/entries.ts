@@ -4,6 +4,7 @@
  * rules for how long each is remembered, and `lookup`, the whole hit path.
  */
 import { LRUCache } from 'lru-cache';
+import type { KindStats } from '../stats.js';
 import type { TouchScheduler } from '../touch.js';
 import type { Identity, ResolveResult } from '../types.js';
 import type { Counters } from './counters.js';
@@ -26,6 +27,13 @@ export interface PositiveEntry {
   readonly identity: Identity;
   /** Epoch ms after which the entry must not be served: never past `identity.expiresAt`. */
   readonly deadline: number;
+  /**
+   * Until when the ended entry is kept as a stale-on-error fallback (`deadline + staleIfError`,
+   * never past `identity.expiresAt`); equal to `deadline` when `staleIfError` is off.
+   */
+  readonly staleUntil: number;
+  /** Its kind's counters, resolved once at fill so that a hit counts without a lookup. */
+  readonly stats: KindStats;
   /** The answer for a hit, built once so that a hit allocates nothing. */
   readonly result: ResolveResult;
   /** `result`, settled: what `resolve()` returns for a hit, so that it allocates no promise. */
@@ -54,6 +62,8 @@ export interface EntriesOptions {
   touchInterval: number;
   /** Fraction of the TTL after which a hit asks for a background reload; `0`: never. */
   refreshAhead: number;
+  /** How long an ended positive entry is kept for stale-on-error (`staleIfError`); `0`: not. */
+  staleIfError: number;
   /** Shortens a lifetime by a random fraction (the `ttlJitter` option), so entries spread out. */
   jitter: (lifetime: number) => number;
   clock: () => number;
@@ -84,6 +94,11 @@ export interface Entries {
    */
   revokedHere(key: string, now: number): boolean;
   /**
+   * The key's positive entry if it has ended (`deadline` passed) but is still within its
+   * stale-on-error window; `undefined` otherwise. Applies no policy (see `cache/stale.ts`).
+   */
+  ended(key: string, now: number): PositiveEntry | undefined;
+  /**
    * Caches `identity` until `min(base + ttl, now + maxTtl, expiresAt)`; `base` is when its load
    * started (or `now` for an L2 hit, whose remaining lifetime is `maxTtl`).
    */
@@ -111,14 +126,29 @@ export interface Entries {
 export function createEntries(options: EntriesOptions): Entries {
   const { enabled, ttl, negativeTtl, tombstoneTtl, maxEntries, touchInterval, refreshAhead } =
     options;
-  const { jitter } = options;
+  const { jitter, staleIfError } = options;
   const { clock, counters, touches, isRevokePending, onRefreshDue } = options;
   // lru-cache's own TTL is not used: the deadline lives in the entry and is checked against
   // the injected clock on every hit, which also makes `ttl: 0` ("forever" in lru-cache) moot.
+  // `dispose` runs on set, delete and eviction, never on `get`: the hit path does not pay for it.
   const positive =
-    enabled && ttl > 0 ? new LRUCache<string, PositiveEntry>({ max: maxEntries }) : undefined;
+    enabled && ttl > 0
+      ? new LRUCache<string, PositiveEntry>({
+          max: maxEntries,
+          dispose(entry, _key, reason) {
+            if (reason === 'evict') entry.stats.evictions++;
+          },
+        })
+      : undefined;
   /** Unknown tokens. A spray of random tokens can evict only these. */
-  const negative = enabled ? new LRUCache<string, NegativeEntry>({ max: maxEntries }) : undefined;
+  const negative = enabled
+    ? new LRUCache<string, NegativeEntry>({
+        max: maxEntries,
+        dispose(_entry, _key, reason) {
+          if (reason === 'evict') counters.negativeEvictions++;
+        },
+      })
+    : undefined;
   /** Revoke tombstones: their own LRU, which unknown tokens never touch and clear() keeps. */
   const tombstones = enabled ? new LRUCache<string, NegativeEntry>({ max: maxEntries }) : undefined;
 
@@ -138,7 +168,7 @@ export function createEntries(options: EntriesOptions): Entries {
     // `deadline` is never past the token's `expiresAt` (see rememberPositive): one comparison
     // tells a live entry; `lookupSlow` tells an expired token from an outlived entry.
     if (entry !== undefined && now < entry.deadline && entry.kind === kind) {
-      counters.hits++;
+      entry.stats.hits++;
       if (now >= entry.refreshAt) {
         entry.refreshAt = Infinity;
         onRefreshDue(kind, tokenHash, entry.key);
@@ -162,20 +192,24 @@ export function createEntries(options: EntriesOptions): Entries {
   ): ResolveResult | undefined {
     // An entry of another kind under the same hash is not this token's: leave it alone.
     if (entry !== undefined && entry.kind === kind) {
-      positive?.delete(tokenHash);
       const { expiresAt } = entry.identity;
-      if (expiresAt !== null && now >= expiresAt) return EXPIRED;
+      if (expiresAt !== null && now >= expiresAt) {
+        positive?.delete(tokenHash);
+        return EXPIRED;
+      }
+      // An ended entry stays (unserved) while it may still answer a store outage.
+      if (now >= entry.staleUntil) positive?.delete(tokenHash);
     }
     const key = `${kind}:${tokenHash}`;
     if (revokedHere(key, now)) {
-      counters.negativeHits++;
+      counters.forKind(kind).negativeHits++;
       return REVOKED;
     }
     if (negative) {
       const negativeEntry = negative.get(key);
       if (negativeEntry !== undefined) {
         if (now < negativeEntry.deadline) {
-          counters.negativeHits++;
+          counters.forKind(kind).negativeHits++;
           return INVALID;
         }
         negative.delete(key);
@@ -201,6 +235,10 @@ export function createEntries(options: EntriesOptions): Entries {
     negative?.delete(key);
     const result: ResolveResult = Object.freeze({ ok: true, identity, tokenHash });
     const kind = key.slice(0, key.length - tokenHash.length - 1);
+    const staleUntil =
+      staleIfError > 0
+        ? Math.min(deadline + staleIfError, identity.expiresAt ?? Number.POSITIVE_INFINITY)
+        : deadline;
     // A clamped entry ends with its token: reloading it early could not make it live longer.
     const refreshAt =
       refreshAhead > 0 && deadline === windowEnd && maxTtl === undefined
@@ -211,6 +249,8 @@ export function createEntries(options: EntriesOptions): Entries {
       key,
       identity,
       deadline,
+      staleUntil,
+      stats: counters.forKind(kind),
       result,
       settled: Promise.resolve(result),
       touchDue: now + touchInterval,
@@ -222,6 +262,13 @@ export function createEntries(options: EntriesOptions): Entries {
     lookup,
     lastHitSettled: () => lastHit!.settled,
     revokedHere,
+    ended(key, now) {
+      // `peek`: reading a fallback must not make it look recently used.
+      const entry = positive?.peek(key.slice(key.indexOf(':') + 1));
+      if (entry === undefined || entry.key !== key) return undefined;
+      if (now < entry.deadline || now >= entry.staleUntil) return undefined;
+      return entry;
+    },
     rememberPositive,
     rememberNegative(key) {
       if (!negative || negativeTtl <= 0) return;

@@ -112,7 +112,9 @@ export function createInvalidation(options: InvalidationOptions): Invalidation {
     { clearTier, publish }: { clearTier: boolean; publish: boolean },
   ): Promise<void> {
     const key = `${message.kind}:${message.tokenHash}`;
-    counters.invalidations++;
+    // Made here (and published) or delivered by a bus.
+    if (publish) counters.forKind(message.kind).invalidationsLocal++;
+    else counters.forKind(message.kind).invalidationsBus++;
     dropLocal(key);
     const revoked = message.reason === 'revoked';
     if (revoked) entries.rememberTombstone(key);

@@ -53,6 +53,8 @@ interface Flight {
   promise: Promise<ResolveResult>;
   /** Set by an invalidation that happened while the load was running. */
   stale: boolean;
+  /** A refresh-ahead reload whose outcome is still to be counted. */
+  refresh: boolean;
 }
 
 export function createLoader(options: LoaderOptions): Loader {
@@ -104,6 +106,7 @@ export function createLoader(options: LoaderOptions): Loader {
     key: string,
     flight: Flight,
   ): Promise<ResolveResult> {
+    const stats = counters.forKind(kind);
     for (let attempt_ = 1; ; attempt_++) {
       flight.stale = false;
       // Deadlines count from here: a slow store must not stretch "at most one TTL".
@@ -118,7 +121,7 @@ export function createLoader(options: LoaderOptions): Loader {
           generation = Number(cached.generation) || 0;
           const value = cached.value;
           if (value?.type === 'revoked') {
-            counters.l2Hits++;
+            stats.l2Hits++;
             entries.rememberTombstone(key);
             return REVOKED;
           }
@@ -126,18 +129,18 @@ export function createLoader(options: LoaderOptions): Loader {
           if (value?.type === 'identity' && !trusted(value.filledAt, now)) {
             // Possibly filled before a revoke this instance never heard of: ask the store.
             counters.tierUntrusted++;
-            counters.l2Misses++;
+            stats.l2Misses++;
           } else if (value?.type === 'identity') {
             const identity = freezeIdentity(value.identity);
             if (identity.expiresAt !== null && identity.expiresAt <= now) return EXPIRED;
-            counters.l2Hits++;
+            stats.l2Hits++;
             if (!flight.stale) {
               if (entries.revokedHere(key, now)) return REVOKED;
               // An L2 hit lives in L1 no longer than it has left in L2.
               entries.rememberPositive(key, tokenHash, identity, now, now, cached.ttlMs);
               return succeed(key, identity, tokenHash);
             }
-          } else counters.l2Misses++;
+          } else stats.l2Misses++;
         } catch {
           // An L2 failure (thrown synchronously or not) is a miss, never an auth outcome.
           counters.l2Errors++;
@@ -145,17 +148,22 @@ export function createLoader(options: LoaderOptions): Loader {
       }
 
       let found: Identity | null;
-      counters.storeQueries++;
+      stats.storeQueries++;
       try {
         found = await lookup(kind, tokenHash);
       } catch (error) {
-        counters.storeErrors++;
-        if (error === STORE_TIMEOUT) counters.storeTimeouts++;
+        stats.storeErrors++;
+        if (error === STORE_TIMEOUT) stats.storeTimeouts++;
         return UNAVAILABLE;
       }
       if (flight.stale) {
         // Revoked or invalidated while we were reading: what we read may predate it.
-        counters.droppedFills++;
+        stats.droppedFills++;
+        if (flight.refresh) {
+          // Counted once; a retry of it serves whoever joined, like any load.
+          stats.refreshDropped++;
+          flight.refresh = false;
+        }
         if (attempt_ < MAX_LOAD_ATTEMPTS) continue;
         return UNAVAILABLE;
       }
@@ -192,15 +200,30 @@ export function createLoader(options: LoaderOptions): Loader {
     }
   }
 
-  function start(kind: string, tokenHash: string, key: string): Promise<ResolveResult> {
-    const flight: Flight = { stale: false, promise: Promise.resolve(UNAVAILABLE) };
+  function start(
+    kind: string,
+    tokenHash: string,
+    key: string,
+    refresh: boolean,
+  ): Promise<ResolveResult> {
+    const flight: Flight = { stale: false, refresh, promise: Promise.resolve(UNAVAILABLE) };
     let flights = running.get(key);
     if (!flights) {
       flights = new Set();
       running.set(key, flights);
     }
     flights.add(flight);
-    flight.promise = run(kind, tokenHash, key, flight).finally(() => {
+    const loaded = run(kind, tokenHash, key, flight);
+    if (refresh) {
+      // A failed refresh changes nothing: the entry keeps its deadline and stale window.
+      void loaded.then((result) => {
+        if (!flight.refresh) return; // counted as dropped
+        const stats = counters.forKind(kind);
+        if (result === UNAVAILABLE) stats.refreshFailed++;
+        else stats.refreshOk++;
+      });
+    }
+    flight.promise = loaded.finally(() => {
       if (inflight.get(key) === flight) inflight.delete(key);
       flights.delete(flight);
       if (flights.size === 0 && running.get(key) === flights) running.delete(key);
@@ -214,13 +237,17 @@ export function createLoader(options: LoaderOptions): Loader {
       // Pass-through mode never shares a load: every resolve asks the store.
       const existing = enabled ? inflight.get(key) : undefined;
       if (existing) return existing.promise;
-      return start(kind, tokenHash, key);
+      return start(kind, tokenHash, key, false);
     },
     refresh(kind, tokenHash, key) {
-      if (inflight.has(key)) return;
-      counters.refreshes++;
+      const stats = counters.forKind(kind);
+      if (inflight.has(key)) {
+        stats.refreshSkipped++;
+        return;
+      }
+      stats.refreshes++;
       // The answer is for later requests; failures are already counted and never thrown.
-      void start(kind, tokenHash, key);
+      void start(kind, tokenHash, key, true);
     },
     markStale(key) {
       const flights = running.get(key);
