@@ -1,0 +1,27 @@
+export {
+  type BackendDescription,
+  type KeyBackend,
+  KeyBackendUnavailableError,
+  SealOpenError,
+} from './backend.js';
+export {
+  additionalData,
+  DATA_KEY_BYTES,
+  type EnvelopeHeader,
+  encodeHeader,
+  FORMAT_VERSION,
+  fromText,
+  isSealedText,
+  MAGIC,
+  NONCE_BYTES,
+  type ParsedEnvelope,
+  parseEnvelope,
+  readHeader,
+  type SealContext,
+  SealFormatError,
+  TAG_BYTES,
+  TEXT_PREFIX,
+  toText,
+} from './format.js';
+export { type LocalKeyOptions, localKey, localKeyFromEnv } from './local.js';
+export { createSealer, type Sealer, type SealerOptions } from './sealer.js';

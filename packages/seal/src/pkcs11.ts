@@ -1,0 +1,396 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type * as Pkcs11Js from 'pkcs11js';
+import { type KeyBackend, KeyBackendUnavailableError, SealOpenError } from './backend.js';
+import { checkKeyId } from './format.js';
+
+/** Where the PIN comes from: never an inline string, so it stays out of configs and logs. */
+export type Pkcs11Pin =
+  /** A file holding the PIN (trailing newline ignored); keep it mode 0600. */
+  | { file: string }
+  /**
+   * A systemd credential: `$CREDENTIALS_DIRECTORY/<name>` (`LoadCredentialEncrypted=<name>:…`).
+   */
+  | { credential: string };
+
+/** Options of {@link pkcs11Key}. */
+export interface Pkcs11KeyOptions {
+  /** Path of the PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`. Required. */
+  module: string;
+  /**
+   * The token: a slot id as the module numbers them, or `{ tokenLabel }` (robust when slots are
+   * renumbered, as SoftHSM does). Required.
+   */
+  slot: number | { tokenLabel: string };
+  /** The user PIN's source. Required. */
+  pin: Pkcs11Pin;
+  /**
+   * `CKA_LABEL` of the wrapping key that wraps new records: an AES secret key (AES-GCM) or an RSA
+   * key pair (RSA-OAEP with SHA-256). It is also the key id in envelope headers. Required.
+   */
+  label: string;
+  /** Labels of retired wrapping keys still needed to open older records. Default: `[]`. */
+  retiredLabels?: readonly string[];
+}
+
+// A module is loaded and initialised once per process and path; every backend on it shares it.
+const modules = new Map<string, { lib: Pkcs11Js.PKCS11; users: number }>();
+
+const UNAVAILABLE = new Set([
+  'CKR_DEVICE_ERROR',
+  'CKR_DEVICE_MEMORY',
+  'CKR_DEVICE_REMOVED',
+  'CKR_TOKEN_NOT_PRESENT',
+  'CKR_TOKEN_NOT_RECOGNIZED',
+  'CKR_SESSION_CLOSED',
+  'CKR_SESSION_HANDLE_INVALID',
+  'CKR_USER_NOT_LOGGED_IN',
+  'CKR_CRYPTOKI_NOT_INITIALIZED',
+  'CKR_GENERAL_ERROR',
+  'CKR_FUNCTION_FAILED',
+  'CKR_PIN_INCORRECT',
+  'CKR_PIN_LOCKED',
+  'CKR_SLOT_ID_INVALID',
+]);
+
+async function readPin(pin: Pkcs11Pin): Promise<string> {
+  let path: string;
+  if (pin && 'file' in pin && typeof pin.file === 'string') path = pin.file;
+  else if (pin && 'credential' in pin && typeof pin.credential === 'string') {
+    const dir = process.env.CREDENTIALS_DIRECTORY;
+    if (!dir)
+      throw new Error(`pin.credential "${pin.credential}": $CREDENTIALS_DIRECTORY is not set`);
+    path = join(dir, pin.credential);
+  } else throw new TypeError('pkcs11Key: options.pin must be { file } or { credential }');
+  try {
+    return (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new Error(
+      `cannot read the PIN file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
+  }
+}
+
+/**
+ * A wrapping key inside a PKCS#11 token (HSM, smart card, SoftHSM), over `pkcs11js`: data keys
+ * are encrypted by the token (AES-GCM: `iv(12) ‖ ciphertext+tag(48)`; RSA-OAEP: the RSA
+ * ciphertext) and the wrapping key never leaves it. One session, operations serialised; a lost
+ * session is reopened on the next call. Sealing new records needs the token; records whose data
+ * key is cached by the sealer keep opening while it is away.
+ */
+export function pkcs11Key(options: Pkcs11KeyOptions): KeyBackend {
+  if (typeof options?.module !== 'string' || options.module === '') {
+    throw new TypeError('pkcs11Key: options.module must be the path of a PKCS#11 module');
+  }
+  const label = checkKeyId(options.label);
+  const labels = [label, ...(options.retiredLabels ?? []).map(checkKeyId)];
+  const slotName =
+    typeof options.slot === 'number'
+      ? `slot ${options.slot}`
+      : `token "${options.slot?.tokenLabel}"`;
+  const detail = `pkcs11 ${options.module}, ${slotName}, key "${label}"`;
+  const unavailable = (message: string, cause?: unknown) =>
+    new KeyBackendUnavailableError('pkcs11', `${message} (${detail})`, { cause });
+
+  let state: { lib: Pkcs11Js.PKCS11; js: typeof Pkcs11Js; session: Buffer } | undefined;
+  let opening: Promise<NonNullable<typeof state>> | undefined;
+  const handles = new Map<string, { kind: 'aes' | 'rsa'; encrypt: Buffer; decrypt: Buffer }>();
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const connect = async (): Promise<NonNullable<typeof state>> => {
+    let js: typeof Pkcs11Js;
+    try {
+      const imported = (await import('pkcs11js')) as unknown as { default?: typeof Pkcs11Js };
+      js = (imported.default ?? imported) as typeof Pkcs11Js;
+    } catch (error) {
+      throw unavailable(
+        'the optional peer "pkcs11js" is not installed (npm install pkcs11js)',
+        error,
+      );
+    }
+    const pin = await readPin(options.pin).catch((error: Error) => {
+      throw unavailable(error.message);
+    });
+    let shared = modules.get(options.module);
+    try {
+      if (!shared) {
+        const lib = new js.PKCS11();
+        lib.load(options.module);
+        try {
+          lib.C_Initialize();
+        } catch (error) {
+          if (!String((error as Error).message).includes('CKR_CRYPTOKI_ALREADY_INITIALIZED'))
+            throw error;
+        }
+        shared = { lib, users: 0 };
+        modules.set(options.module, shared);
+      }
+      const { lib } = shared;
+      let slot: Buffer | undefined;
+      const slots = lib.C_GetSlotList(true);
+      if (typeof options.slot === 'number') {
+        slot = slots.find((s) => s.readUIntLE(0, Math.min(s.length, 6)) === options.slot);
+      } else {
+        const wanted = options.slot.tokenLabel;
+        slot = slots.find((s) => lib.C_GetTokenInfo(s).label.trim() === wanted);
+      }
+      if (!slot) throw new Error(`no token in ${slotName}`);
+      const session = lib.C_OpenSession(slot, js.CKF_SERIAL_SESSION | js.CKF_RW_SESSION);
+      try {
+        lib.C_Login(session, js.CKU_USER, pin);
+      } catch (error) {
+        if (!String((error as Error).message).includes('CKR_USER_ALREADY_LOGGED_IN')) {
+          lib.C_CloseSession(session);
+          throw error;
+        }
+      }
+      shared.users++;
+      handles.clear();
+      return { lib, js, session };
+    } catch (error) {
+      // The message of a PKCS#11 error is its CKR_ name: it never carries the PIN.
+      throw unavailable(`cannot open a session: ${(error as Error).message.split('\n')[0]}`, error);
+    }
+  };
+
+  const ready = async () => {
+    if (state) return state;
+    opening ??= connect().then(
+      (s) => {
+        state = s;
+        opening = undefined;
+        return s;
+      },
+      (error) => {
+        opening = undefined;
+        throw error;
+      },
+    );
+    return opening;
+  };
+
+  const find = (s: NonNullable<typeof state>, keyId: string) => {
+    let found = handles.get(keyId);
+    if (found) return found;
+    const { lib, js, session } = s;
+    const search = (cls: number) => {
+      lib.C_FindObjectsInit(session, [
+        { type: js.CKA_CLASS, value: cls },
+        { type: js.CKA_LABEL, value: keyId },
+      ]);
+      try {
+        return lib.C_FindObjects(session, 2);
+      } finally {
+        lib.C_FindObjectsFinal(session);
+      }
+    };
+    const secret = search(js.CKO_SECRET_KEY);
+    if (secret.length === 1) found = { kind: 'aes', encrypt: secret[0]!, decrypt: secret[0]! };
+    else if (secret.length === 0) {
+      const priv = search(js.CKO_PRIVATE_KEY);
+      const pub = search(js.CKO_PUBLIC_KEY);
+      if (priv.length === 1 && pub.length === 1)
+        found = { kind: 'rsa', encrypt: pub[0]!, decrypt: priv[0]! };
+    }
+    if (!found) {
+      throw new SealOpenError(
+        `seal: the token has no single wrapping key labelled "${keyId}" (${detail})`,
+      );
+    }
+    handles.set(keyId, found);
+    return found;
+  };
+
+  /** Runs `op` alone on the session (PKCS#11 allows one operation at a time per session). */
+  const run = <T>(op: (s: NonNullable<typeof state>) => Promise<T>): Promise<T> => {
+    const next = queue.then(async () => {
+      const s = await ready();
+      try {
+        return await op(s);
+      } catch (error) {
+        const name = /CKR_[A-Z_]+/.exec(String((error as Error)?.message))?.[0];
+        if (name && UNAVAILABLE.has(name)) {
+          state = undefined; // reopen on the next call
+          throw unavailable(name, error);
+        }
+        throw error;
+      }
+    });
+    queue = next.catch(() => undefined);
+    return next;
+  };
+
+  const mechanismOf = (
+    js: typeof Pkcs11Js,
+    kind: 'aes' | 'rsa',
+    iv?: Buffer,
+  ): Pkcs11Js.Mechanism =>
+    kind === 'aes'
+      ? {
+          mechanism: js.CKM_AES_GCM,
+          parameter: {
+            type: js.CK_PARAMS_AES_GCM,
+            iv: iv!,
+            ivBits: 96,
+            tagBits: 128,
+          } as Pkcs11Js.AesGCM,
+        }
+      : {
+          mechanism: js.CKM_RSA_PKCS_OAEP,
+          parameter: {
+            type: js.CK_PARAMS_RSA_OAEP,
+            hashAlg: js.CKM_SHA256,
+            mgf: js.CKG_MGF1_SHA256,
+            source: 0,
+          } as Pkcs11Js.RsaOAEP,
+        };
+
+  return {
+    tag: 'pkcs11',
+    currentKeyId: label,
+    wrapKey: (dataKey, keyId) =>
+      run(async (s) => {
+        const key = find(s, keyId);
+        const iv = key.kind === 'aes' ? randomBytes(12) : undefined;
+        s.lib.C_EncryptInit(s.session, mechanismOf(s.js, key.kind, iv), key.encrypt);
+        const out = await s.lib.C_EncryptAsync(s.session, dataKey, Buffer.alloc(1024));
+        return iv ? Buffer.concat([iv, out]) : Buffer.from(out);
+      }),
+    unwrapKey: (wrapped, keyId) =>
+      run(async (s) => {
+        const key = find(s, keyId);
+        const iv = key.kind === 'aes' ? wrapped.subarray(0, 12) : undefined;
+        const data = iv ? wrapped.subarray(12) : wrapped;
+        s.lib.C_DecryptInit(s.session, mechanismOf(s.js, key.kind, iv), key.decrypt);
+        try {
+          return Buffer.from(await s.lib.C_DecryptAsync(s.session, data, Buffer.alloc(1024)));
+        } catch (error) {
+          const name = /CKR_[A-Z_]+/.exec(String((error as Error)?.message))?.[0];
+          if (name && UNAVAILABLE.has(name)) throw error;
+          throw new SealOpenError(
+            `seal: the token did not unwrap the data key (${name ?? 'error'})`,
+          );
+        }
+      }),
+    describe: () => ({ tag: 'pkcs11', currentKeyId: label, keyIds: labels, detail }),
+    async open() {
+      await run(async (s) => {
+        for (const id of labels) find(s, id);
+      });
+    },
+    async close() {
+      await queue;
+      const s = state;
+      state = undefined;
+      handles.clear();
+      if (!s) return;
+      try {
+        s.lib.C_CloseSession(s.session);
+      } catch {
+        // already gone with the token
+      }
+      const shared = modules.get(options.module);
+      if (shared && --shared.users <= 0) {
+        modules.delete(options.module);
+        try {
+          s.lib.C_Finalize();
+        } catch {
+          // finalised elsewhere
+        }
+      }
+    },
+  };
+}
+
+/**
+ * Creates a wrapping key inside the token (`CKA_TOKEN`, sensitive, not extractable): an AES-256
+ * key (AES-GCM) or an RSA-3072 key pair (RSA-OAEP). For set-up scripts; the equivalent of
+ * `pkcs11-tool --keygen --key-type AES:32 --label <label>`. Fails if the label exists.
+ */
+export async function generatePkcs11WrappingKey(
+  options: Omit<Pkcs11KeyOptions, 'retiredLabels'> & { type?: 'aes-256' | 'rsa-3072' },
+): Promise<void> {
+  const label = checkKeyId(options.label);
+  const probe = pkcs11Key(options);
+  try {
+    await probe.open!();
+    throw new Error(`generatePkcs11WrappingKey: the token already has a key labelled "${label}"`);
+  } catch (error) {
+    if (!(error instanceof SealOpenError)) throw error;
+  } finally {
+    await probe.close!();
+  }
+  const js =
+    ((await import('pkcs11js')) as unknown as { default?: typeof Pkcs11Js }).default ??
+    ((await import('pkcs11js')) as unknown as typeof Pkcs11Js);
+  const shared = modules.get(options.module);
+  const lib = shared?.lib ?? new js.PKCS11();
+  if (!shared) {
+    lib.load(options.module);
+    try {
+      lib.C_Initialize();
+    } catch (error) {
+      if (!String((error as Error).message).includes('CKR_CRYPTOKI_ALREADY_INITIALIZED'))
+        throw error;
+    }
+  }
+  const slots = lib.C_GetSlotList(true);
+  const slot =
+    typeof options.slot === 'number'
+      ? slots.find((s) => s.readUIntLE(0, 6) === options.slot)
+      : slots.find(
+          (s) =>
+            lib.C_GetTokenInfo(s).label.trim() ===
+            (options.slot as { tokenLabel: string }).tokenLabel,
+        );
+  if (!slot) throw new Error('generatePkcs11WrappingKey: no such token');
+  const session = lib.C_OpenSession(slot, js.CKF_SERIAL_SESSION | js.CKF_RW_SESSION);
+  try {
+    try {
+      lib.C_Login(session, js.CKU_USER, await readPin(options.pin));
+    } catch (error) {
+      if (!String((error as Error).message).includes('CKR_USER_ALREADY_LOGGED_IN')) throw error;
+    }
+    const common = [
+      { type: js.CKA_TOKEN, value: true },
+      { type: js.CKA_LABEL, value: label },
+    ];
+    if ((options.type ?? 'aes-256') === 'aes-256') {
+      lib.C_GenerateKey(session, { mechanism: js.CKM_AES_KEY_GEN }, [
+        ...common,
+        { type: js.CKA_CLASS, value: js.CKO_SECRET_KEY },
+        { type: js.CKA_KEY_TYPE, value: js.CKK_AES },
+        { type: js.CKA_VALUE_LEN, value: 32 },
+        { type: js.CKA_SENSITIVE, value: true },
+        { type: js.CKA_EXTRACTABLE, value: false },
+        { type: js.CKA_ENCRYPT, value: true },
+        { type: js.CKA_DECRYPT, value: true },
+        { type: js.CKA_PRIVATE, value: true },
+      ]);
+    } else {
+      lib.C_GenerateKeyPair(
+        session,
+        { mechanism: js.CKM_RSA_PKCS_KEY_PAIR_GEN },
+        [
+          ...common,
+          { type: js.CKA_CLASS, value: js.CKO_PUBLIC_KEY },
+          { type: js.CKA_MODULUS_BITS, value: 3072 },
+          { type: js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+          { type: js.CKA_ENCRYPT, value: true },
+        ],
+        [
+          ...common,
+          { type: js.CKA_CLASS, value: js.CKO_PRIVATE_KEY },
+          { type: js.CKA_SENSITIVE, value: true },
+          { type: js.CKA_EXTRACTABLE, value: false },
+          { type: js.CKA_DECRYPT, value: true },
+          { type: js.CKA_PRIVATE, value: true },
+        ],
+      );
+    }
+  } finally {
+    lib.C_CloseSession(session);
+    if (!shared) lib.C_Finalize();
+  }
+}
