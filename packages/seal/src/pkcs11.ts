@@ -32,6 +32,11 @@ export interface Pkcs11KeyOptions {
   label: string;
   /** Labels of retired wrapping keys still needed to open older records. Default: `[]`. */
   retiredLabels?: readonly string[];
+  /**
+   * Hash of RSA-OAEP (RSA keys only; OAEP's security does not rest on collision resistance, so
+   * SHA-1 is sound here). SoftHSM 2.6 implements only `'sha-1'`. Default: `'sha-256'`.
+   */
+  oaepHash?: 'sha-256' | 'sha-1';
 }
 
 // A module is loaded and initialised once per process and path; every backend on it shares it.
@@ -89,6 +94,7 @@ export function pkcs11Key(options: Pkcs11KeyOptions): KeyBackend {
     typeof options.slot === 'number'
       ? `slot ${options.slot}`
       : `token "${options.slot?.tokenLabel}"`;
+  const sha1 = options.oaepHash === 'sha-1';
   const detail = `pkcs11 ${options.module}, ${slotName}, key "${label}"`;
   const unavailable = (message: string, cause?: unknown) =>
     new KeyBackendUnavailableError('pkcs11', `${message} (${detail})`, { cause });
@@ -240,9 +246,9 @@ export function pkcs11Key(options: Pkcs11KeyOptions): KeyBackend {
           mechanism: js.CKM_RSA_PKCS_OAEP,
           parameter: {
             type: js.CK_PARAMS_RSA_OAEP,
-            hashAlg: js.CKM_SHA256,
-            mgf: js.CKG_MGF1_SHA256,
-            source: 0,
+            hashAlg: sha1 ? js.CKM_SHA_1 : js.CKM_SHA256,
+            mgf: sha1 ? js.CKG_MGF1_SHA1 : js.CKG_MGF1_SHA256,
+            source: 1, // CKZ_DATA_SPECIFIED (with no label)
           } as Pkcs11Js.RsaOAEP,
         };
 
