@@ -100,13 +100,13 @@ export function localKey(options: LocalKeyOptions): KeyBackend {
 export function localKeyFromEnv(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): KeyBackend | undefined {
-  const parse = (text: string, what: string, bareId: string) => {
+  const parse = (text: string, what: string, bareId: string, bareOnly = false) => {
     const keys: Record<string, string> = {};
     for (const part of text.split(/[,\n]/).map((p) => p.trim())) {
       if (part === '' || part.startsWith('#')) continue;
-      const eq = part.indexOf('=', 1);
-      // base64 may end in "=": an id is never longer than 64 and never follows the key.
-      const bare = eq === -1 || /^[A-Za-z0-9+/_-]{43}=?$/.test(part);
+      // base64 has "=" only as trailing padding: `id=value` has a non-padding rest after it.
+      const eq = bareOnly ? -1 : part.indexOf('=');
+      const bare = eq <= 0 || /^=*$/.test(part.slice(eq + 1));
       const [id, value] = bare ? [bareId, part] : [part.slice(0, eq), part.slice(eq + 1)];
       if (Buffer.from(value, 'base64').length !== 32) {
         throw new TypeError(`${what}: key "${id}" must be 32 bytes in base64`);
@@ -136,7 +136,7 @@ export function localKeyFromEnv(
   }
   if (env.ACCESS_KEY_ENCRYPTION_KEY) {
     return localKey({
-      keys: parse(env.ACCESS_KEY_ENCRYPTION_KEY, 'ACCESS_KEY_ENCRYPTION_KEY', 'env'),
+      keys: parse(env.ACCESS_KEY_ENCRYPTION_KEY, 'ACCESS_KEY_ENCRYPTION_KEY', 'env', true),
       current,
     });
   }
