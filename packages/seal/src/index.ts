@@ -23,5 +23,11 @@ export {
   TEXT_PREFIX,
   toText,
 } from './format.js';
+export {
+  createSealedKeyring,
+  type LegacyKeyring,
+  type SealedKeyring,
+  type SealedKeyringOptions,
+} from './keyring.js';
 export { type LocalKeyOptions, localKey, localKeyFromEnv } from './local.js';
 export { createSealer, type Sealer, type SealerOptions } from './sealer.js';

@@ -215,6 +215,7 @@ export function pkcs11Key(options: Pkcs11KeyOptions): KeyBackend {
       try {
         return await op(s);
       } catch (error) {
+        if (error instanceof SealOpenError) throw error;
         const name = /CKR_[A-Z_]+/.exec(String((error as Error)?.message))?.[0];
         if (name && UNAVAILABLE.has(name)) {
           state = undefined; // reopen on the next call
@@ -273,7 +274,15 @@ export function pkcs11Key(options: Pkcs11KeyOptions): KeyBackend {
           return Buffer.from(await s.lib.C_DecryptAsync(s.session, data, Buffer.alloc(1024)));
         } catch (error) {
           const name = /CKR_[A-Z_]+/.exec(String((error as Error)?.message))?.[0];
-          if (name && UNAVAILABLE.has(name)) throw error;
+          // Tokens report a failed GCM tag or OAEP padding loosely (SoftHSM: CKR_GENERAL_ERROR).
+          // If the session still answers, the token is fine and the record is not.
+          let alive = true;
+          try {
+            s.lib.C_GetSessionInfo(s.session);
+          } catch {
+            alive = false;
+          }
+          if (!alive) throw error;
           throw new SealOpenError(
             `seal: the token did not unwrap the data key (${name ?? 'error'})`,
           );

@@ -16,8 +16,10 @@ export interface SoftHsm {
   readonly conf: string;
   readonly tokenLabel: string;
   readonly pinFile: string;
-  /** Creates a wrapping key in the token (AES-256 by default). */
-  generate(label: string, type?: 'aes-256' | 'rsa-3072'): void;
+  /** Creates a wrapping key in a token (AES-256 by default; the first token by default). */
+  generate(label: string, type?: 'aes-256' | 'rsa-3072', tokenLabel?: string): void;
+  /** Initialises one more token (same PIN) in the same directory. */
+  initToken(tokenLabel: string): void;
   cleanup(): void;
 }
 
@@ -35,11 +37,13 @@ export function createSoftHsm(tokenLabel = 'authcache-test'): SoftHsm {
   const pinFile = join(dir, 'pin');
   writeFileSync(pinFile, '1234\n', { mode: 0o600 });
   const env = { ...process.env, SOFTHSM2_CONF: conf };
-  execFileSync(
-    'softhsm2-util',
-    ['--init-token', '--free', '--label', tokenLabel, '--pin', '1234', '--so-pin', '5678'],
-    { env, stdio: 'pipe' },
-  );
+  const initToken = (label: string) =>
+    execFileSync(
+      'softhsm2-util',
+      ['--init-token', '--free', '--label', label, '--pin', '1234', '--so-pin', '5678'],
+      { env, stdio: 'pipe' },
+    );
+  initToken(tokenLabel);
   // Every use of the module in this process must see the private config.
   process.env.SOFTHSM2_CONF = conf;
   return {
@@ -47,11 +51,12 @@ export function createSoftHsm(tokenLabel = 'authcache-test'): SoftHsm {
     conf,
     tokenLabel,
     pinFile,
-    generate(label, type = 'aes-256') {
+    initToken,
+    generate(label, type = 'aes-256', token = tokenLabel) {
       const script = `import { generatePkcs11WrappingKey } from ${JSON.stringify(pkcs11Source)};
 await generatePkcs11WrappingKey(${JSON.stringify({
         module: SOFTHSM_MODULE,
-        slot: { tokenLabel },
+        slot: { tokenLabel: token },
         pin: { file: pinFile },
         label,
         type,
