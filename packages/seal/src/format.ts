@@ -170,7 +170,7 @@ export function toText(envelope: Uint8Array): string {
 }
 
 /** Whether `value` is in this package's text form (it may still be damaged). */
-export function isSealedText(value: unknown): value is string {
+export function isSealedText(value: unknown): boolean {
   return typeof value === 'string' && value.startsWith(TEXT_PREFIX);
 }
 

@@ -30,4 +30,15 @@ export {
   type SealedKeyringOptions,
 } from './keyring.js';
 export { type LocalKeyOptions, localKey, localKeyFromEnv } from './local.js';
+export {
+  type RotateOptions,
+  readRecords,
+  rotateSealed,
+  type SealedRecord,
+  type SealedRecordSource,
+  type SealedStatus,
+  type SealedWalkOptions,
+  sealedStatus,
+  verifySealed,
+} from './records.js';
 export { createSealer, type Sealer, type SealerOptions } from './sealer.js';

@@ -9,6 +9,20 @@ import type { AddressInfo } from 'node:net';
 import { type AuthCache, createAuthCache } from '@authcache/core';
 import { createPgAccessKeyStore, createPgTokenStore, migrate } from '@authcache/pg';
 import {
+  createSealedKeyring,
+  createSealer,
+  type KeyBackend,
+  KeyBackendUnavailableError,
+  readHeader,
+} from '@authcache/seal';
+import { pkcs11Key } from '@authcache/seal/pkcs11';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createS3Bucket } from '../../../examples/shared/src/s3.js';
+// The private SoftHSM2 token helper of @authcache/seal's tests.
+import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from '../../seal/test/softhsm.js';
+import {
   type AccessKeys,
   createAccessKeys,
   createCachedSigV4Verifier,
@@ -17,20 +31,7 @@ import {
   verifyNodeRequest,
   withAccessKeys,
   writeSigV4Error,
-} from '@authcache/sigv4';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Bucket } from '../../../examples/shared/src/s3.js';
-import {
-  createSealedKeyring,
-  createSealer,
-  type KeyBackend,
-  KeyBackendUnavailableError,
-  readHeader,
 } from '../src/index.js';
-import { pkcs11Key } from '../src/pkcs11.js';
-import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './softhsm.js';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `authcache_seal_hsm_${process.pid}_${randomBytes(4).toString('hex')}`;
