@@ -29,6 +29,7 @@ export {
   type SealedKeyring,
   type SealedKeyringOptions,
 } from './keyring.js';
+export { legacyKeyring } from './legacy.js';
 export { type LocalKeyOptions, localKey, localKeyFromEnv } from './local.js';
 export {
   type RotateOptions,
