@@ -5,6 +5,12 @@ export {
   SealOpenError,
 } from './backend.js';
 export {
+  type SealedFile,
+  type SealedFileOptions,
+  type SealedFileToken,
+  sealedFile,
+} from './file.js';
+export {
   additionalData,
   DATA_KEY_BYTES,
   type EnvelopeHeader,
