@@ -1,18 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type * as Pkcs11Js from 'pkcs11js';
 import { type KeyBackend, KeyBackendUnavailableError, SealOpenError } from './backend.js';
 import { checkKeyId } from './format.js';
+import {
+  acquireModule,
+  describeSlot,
+  findSlot,
+  loadPkcs11,
+  login,
+  type Pkcs11Pin,
+  type Pkcs11Slot,
+  readPin,
+  releaseModule,
+} from './pkcs11-module.js';
 
-/** Where the PIN comes from: never an inline string, so it stays out of configs and logs. */
-export type Pkcs11Pin =
-  /** A file holding the PIN (trailing newline ignored); keep it mode 0600. */
-  | { file: string }
-  /**
-   * A systemd credential: `$CREDENTIALS_DIRECTORY/<name>` (`LoadCredentialEncrypted=<name>:…`).
-   */
-  | { credential: string };
+export type { Pkcs11Pin, Pkcs11Slot } from './pkcs11-module.js';
+export { type GeneratePkcs11KeyOptions, generatePkcs11WrappingKey } from './pkcs11-setup.js';
 
 /** Options of {@link pkcs11Key}. */
 export interface Pkcs11KeyOptions {
@@ -22,7 +25,7 @@ export interface Pkcs11KeyOptions {
    * The token: a slot id as the module numbers them, or `{ tokenLabel }` (robust when slots are
    * renumbered, as SoftHSM does). Required.
    */
-  slot: number | { tokenLabel: string };
+  slot: Pkcs11Slot;
   /** The user PIN's source. Required. */
   pin: Pkcs11Pin;
   /**
@@ -38,9 +41,6 @@ export interface Pkcs11KeyOptions {
    */
   oaepHash?: 'sha-256' | 'sha-1';
 }
-
-// A module is loaded and initialised once per process and path; every backend on it shares it.
-const modules = new Map<string, { lib: Pkcs11Js.PKCS11; users: number }>();
 
 const UNAVAILABLE = new Set([
   'CKR_DEVICE_ERROR',
@@ -59,24 +59,6 @@ const UNAVAILABLE = new Set([
   'CKR_SLOT_ID_INVALID',
 ]);
 
-async function readPin(pin: Pkcs11Pin): Promise<string> {
-  let path: string;
-  if (pin && 'file' in pin && typeof pin.file === 'string') path = pin.file;
-  else if (pin && 'credential' in pin && typeof pin.credential === 'string') {
-    const dir = process.env.CREDENTIALS_DIRECTORY;
-    if (!dir)
-      throw new Error(`pin.credential "${pin.credential}": $CREDENTIALS_DIRECTORY is not set`);
-    path = join(dir, pin.credential);
-  } else throw new TypeError('pkcs11Key: options.pin must be { file } or { credential }');
-  try {
-    return (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
-  } catch (error) {
-    throw new Error(
-      `cannot read the PIN file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
-  }
-}
-
 /**
  * A wrapping key inside a PKCS#11 token (HSM, smart card, SoftHSM), over `pkcs11js`: data keys
  * are encrypted by the token (AES-GCM: `iv(12) ‖ ciphertext+tag(48)`; RSA-OAEP: the RSA
@@ -90,10 +72,7 @@ export function pkcs11Key(options: Pkcs11KeyOptions): KeyBackend {
   }
   const label = checkKeyId(options.label);
   const labels = [label, ...(options.retiredLabels ?? []).map(checkKeyId)];
-  const slotName =
-    typeof options.slot === 'number'
-      ? `slot ${options.slot}`
-      : `token "${options.slot?.tokenLabel}"`;
+  const slotName = describeSlot(options.slot);
   const sha1 = options.oaepHash === 'sha-1';
   const detail = `pkcs11 ${options.module}, ${slotName}, key "${label}"`;
   const unavailable = (message: string, cause?: unknown) =>
@@ -103,55 +82,30 @@ export function pkcs11Key(options: Pkcs11KeyOptions): KeyBackend {
   let opening: Promise<NonNullable<typeof state>> | undefined;
   const handles = new Map<string, { kind: 'aes' | 'rsa'; encrypt: Buffer; decrypt: Buffer }>();
   let queue: Promise<unknown> = Promise.resolve();
+  let acquired = false;
 
   const connect = async (): Promise<NonNullable<typeof state>> => {
     let js: typeof Pkcs11Js;
     try {
-      const imported = (await import('pkcs11js')) as unknown as { default?: typeof Pkcs11Js };
-      js = (imported.default ?? imported) as typeof Pkcs11Js;
+      js = await loadPkcs11();
     } catch (error) {
-      throw unavailable(
-        'the optional peer "pkcs11js" is not installed (npm install pkcs11js)',
-        error,
-      );
+      throw unavailable((error as Error).message, error);
     }
     const pin = await readPin(options.pin).catch((error: Error) => {
       throw unavailable(error.message);
     });
-    let shared = modules.get(options.module);
     try {
-      if (!shared) {
-        const lib = new js.PKCS11();
-        lib.load(options.module);
-        try {
-          lib.C_Initialize();
-        } catch (error) {
-          if (!String((error as Error).message).includes('CKR_CRYPTOKI_ALREADY_INITIALIZED'))
-            throw error;
-        }
-        shared = { lib, users: 0 };
-        modules.set(options.module, shared);
-      }
-      const { lib } = shared;
-      let slot: Buffer | undefined;
-      const slots = lib.C_GetSlotList(true);
-      if (typeof options.slot === 'number') {
-        slot = slots.find((s) => s.readUIntLE(0, Math.min(s.length, 6)) === options.slot);
-      } else {
-        const wanted = options.slot.tokenLabel;
-        slot = slots.find((s) => lib.C_GetTokenInfo(s).label.trim() === wanted);
-      }
+      const lib = acquireModule(js, options.module, acquired);
+      acquired = true;
+      const slot = findSlot(lib, options.slot);
       if (!slot) throw new Error(`no token in ${slotName}`);
       const session = lib.C_OpenSession(slot, js.CKF_SERIAL_SESSION | js.CKF_RW_SESSION);
       try {
-        lib.C_Login(session, js.CKU_USER, pin);
+        login(lib, js, session, pin);
       } catch (error) {
-        if (!String((error as Error).message).includes('CKR_USER_ALREADY_LOGGED_IN')) {
-          lib.C_CloseSession(session);
-          throw error;
-        }
+        lib.C_CloseSession(session);
+        throw error;
       }
-      shared.users++;
       handles.clear();
       return { lib, js, session };
     } catch (error) {
@@ -305,107 +259,10 @@ export function pkcs11Key(options: Pkcs11KeyOptions): KeyBackend {
       } catch {
         // already gone with the token
       }
-      const shared = modules.get(options.module);
-      if (shared && --shared.users <= 0) {
-        modules.delete(options.module);
-        try {
-          s.lib.C_Finalize();
-        } catch {
-          // finalised elsewhere
-        }
+      if (acquired) {
+        acquired = false;
+        releaseModule(options.module);
       }
     },
   };
-}
-
-/**
- * Creates a wrapping key inside the token (`CKA_TOKEN`, sensitive, not extractable): an AES-256
- * key (AES-GCM) or an RSA-3072 key pair (RSA-OAEP). For set-up scripts; the equivalent of
- * `pkcs11-tool --keygen --key-type AES:32 --label <label>`. Fails if the label exists.
- */
-export async function generatePkcs11WrappingKey(
-  options: Omit<Pkcs11KeyOptions, 'retiredLabels'> & { type?: 'aes-256' | 'rsa-3072' },
-): Promise<void> {
-  const label = checkKeyId(options.label);
-  const probe = pkcs11Key(options);
-  try {
-    await probe.open!();
-    throw new Error(`generatePkcs11WrappingKey: the token already has a key labelled "${label}"`);
-  } catch (error) {
-    if (!(error instanceof SealOpenError)) throw error;
-  } finally {
-    await probe.close!();
-  }
-  const js =
-    ((await import('pkcs11js')) as unknown as { default?: typeof Pkcs11Js }).default ??
-    ((await import('pkcs11js')) as unknown as typeof Pkcs11Js);
-  const shared = modules.get(options.module);
-  const lib = shared?.lib ?? new js.PKCS11();
-  if (!shared) {
-    lib.load(options.module);
-    try {
-      lib.C_Initialize();
-    } catch (error) {
-      if (!String((error as Error).message).includes('CKR_CRYPTOKI_ALREADY_INITIALIZED'))
-        throw error;
-    }
-  }
-  const slots = lib.C_GetSlotList(true);
-  const slot =
-    typeof options.slot === 'number'
-      ? slots.find((s) => s.readUIntLE(0, 6) === options.slot)
-      : slots.find(
-          (s) =>
-            lib.C_GetTokenInfo(s).label.trim() ===
-            (options.slot as { tokenLabel: string }).tokenLabel,
-        );
-  if (!slot) throw new Error('generatePkcs11WrappingKey: no such token');
-  const session = lib.C_OpenSession(slot, js.CKF_SERIAL_SESSION | js.CKF_RW_SESSION);
-  try {
-    try {
-      lib.C_Login(session, js.CKU_USER, await readPin(options.pin));
-    } catch (error) {
-      if (!String((error as Error).message).includes('CKR_USER_ALREADY_LOGGED_IN')) throw error;
-    }
-    const common = [
-      { type: js.CKA_TOKEN, value: true },
-      { type: js.CKA_LABEL, value: label },
-    ];
-    if ((options.type ?? 'aes-256') === 'aes-256') {
-      lib.C_GenerateKey(session, { mechanism: js.CKM_AES_KEY_GEN }, [
-        ...common,
-        { type: js.CKA_CLASS, value: js.CKO_SECRET_KEY },
-        { type: js.CKA_KEY_TYPE, value: js.CKK_AES },
-        { type: js.CKA_VALUE_LEN, value: 32 },
-        { type: js.CKA_SENSITIVE, value: true },
-        { type: js.CKA_EXTRACTABLE, value: false },
-        { type: js.CKA_ENCRYPT, value: true },
-        { type: js.CKA_DECRYPT, value: true },
-        { type: js.CKA_PRIVATE, value: true },
-      ]);
-    } else {
-      lib.C_GenerateKeyPair(
-        session,
-        { mechanism: js.CKM_RSA_PKCS_KEY_PAIR_GEN },
-        [
-          ...common,
-          { type: js.CKA_CLASS, value: js.CKO_PUBLIC_KEY },
-          { type: js.CKA_MODULUS_BITS, value: 3072 },
-          { type: js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
-          { type: js.CKA_ENCRYPT, value: true },
-        ],
-        [
-          ...common,
-          { type: js.CKA_CLASS, value: js.CKO_PRIVATE_KEY },
-          { type: js.CKA_SENSITIVE, value: true },
-          { type: js.CKA_EXTRACTABLE, value: false },
-          { type: js.CKA_DECRYPT, value: true },
-          { type: js.CKA_PRIVATE, value: true },
-        ],
-      );
-    }
-  } finally {
-    lib.C_CloseSession(session);
-    if (!shared) lib.C_Finalize();
-  }
 }

@@ -129,6 +129,18 @@ describe('pkcs11Key on SoftHSM2', () => {
     await backend.close!();
   });
 
+  it('generatePkcs11WrappingKey refuses a label the token already has', async () => {
+    const { generatePkcs11WrappingKey } = await import('../src/pkcs11.js');
+    await expect(
+      generatePkcs11WrappingKey({
+        module: SOFTHSM_MODULE,
+        slot: { tokenLabel: hsm.tokenLabel },
+        pin: { file: hsm.pinFile },
+        label: 'wrap-aes',
+      }),
+    ).rejects.toThrow('the token already has a key labelled "wrap-aes"');
+  });
+
   it('PIN from $CREDENTIALS_DIRECTORY (systemd LoadCredentialEncrypted)', async () => {
     const before = process.env.CREDENTIALS_DIRECTORY;
     process.env.CREDENTIALS_DIRECTORY = hsm.dir;
