@@ -278,6 +278,35 @@ describe('authcache keys rotate', { timeout: 180_000 }, () => {
     expect(verify.stdout).toContain('verify: 1020 of 1020 open');
   });
 
+  it('draws a progress bar on a terminal only', async () => {
+    const { schema } = await seed(60);
+    const env = { PATH: process.env.PATH!, HOME: process.env.HOME!, DATABASE_URL, ...KEYS_ENV };
+    const args = ['keys', 'rotate', '--to', 'k2', '--schema', schema, '--batch-size', '20'];
+    const command = [
+      process.execPath,
+      '--conditions=source',
+      '--import',
+      'tsx',
+      'packages/cli/src/bin.ts',
+      ...args,
+    ];
+    const { execFile } = await import('node:child_process');
+    const runIn = (file: string, argv: string[]) =>
+      new Promise<string>((resolve, reject) =>
+        execFile(file, argv, { cwd: root, env, timeout: 60_000 }, (error, stdout, stderr) =>
+          error ? reject(error) : resolve(stdout + stderr),
+        ),
+      );
+    // `script` gives the command a pseudo-terminal, as an operator's shell would.
+    const quoted = command.map((part) => `'${part.replace(/'/g, "'\\''")}'`).join(' ');
+    const onTty = await runIn('script', ['-qec', quoted, '/dev/null']);
+    expect(onTty).toMatch(/rotate \[#+\] 60\/60/);
+    expect(onTty).toContain('rotated to "k2": 60 re-wrapped');
+    const piped = await runIn(process.execPath, command.slice(1));
+    expect(piped).not.toContain('rotate [');
+    expect(piped).toContain('rotated to "k2": 0 re-wrapped, 60 already on it');
+  });
+
   it('refuses a key id the backend does not have', async () => {
     const { schema } = await seed(1);
     const out = await inProcess(['keys', 'rotate', '--to', 'k9', '--schema', schema], {
