@@ -80,9 +80,9 @@ describe('pkcs11Key on SoftHSM2', () => {
       const fresh = createSealer({ backend });
       await expect(fresh.openText(text, CONTEXT)).resolves.toBe('s3cr3t-value');
       expect(fresh.stats().unwraps).toBe(1);
-    // a busy server: one token operation per record per window, not per request
-    await Promise.all(Array.from({ length: 20 }, () => fresh.openText(text, CONTEXT)));
-    expect(fresh.stats().unwraps).toBe(1);
+      // a busy server: one token operation per record per window, not per request
+      await Promise.all(Array.from({ length: 20 }, () => fresh.openText(text, CONTEXT)));
+      expect(fresh.stats().unwraps).toBe(1);
       await expect(fresh.openText(text, { ...CONTEXT, rowId: 'svc-b' })).rejects.toThrow(
         SealOpenError,
       );
