@@ -2,15 +2,24 @@
 // Every error here names the variable, never its value: the values are secrets.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { PgAccessKeyStore } from '@authcache/pg';
-import {
-  ACCESS_KEY_ID_PATTERN,
-  type AccessKeys,
-  createSecretKeyring,
-  type SecretKeyring,
-} from '@authcache/sigv4';
+import { createSealedKeyring, createSealer, legacyKeyring, localKey } from '@authcache/seal';
+import { ACCESS_KEY_ID_PATTERN, type AccessKeys, type SecretSealer } from '@authcache/sigv4';
 
-/** Id of the keyring's only key: envelopes read `v1.env.…`. */
+/** Id of the only key: new secrets are `$acse$…` envelopes wrapped by it, old ones `v1.env.…`. */
 export const ENCRYPTION_KEY_ID = 'env';
+
+/**
+ * Secrets sealed in @authcache/seal's envelope format with the local key (AAD: access_key /
+ * secret_ciphertext / the access key id); rows sealed by the former keyring (`v1.env.…`) still
+ * open with the same key, and `authcache keys rotate` moves them over.
+ */
+function sealedKeyring(key: Uint8Array | string): SecretSealer {
+  const keys = { [ENCRYPTION_KEY_ID]: key };
+  return createSealedKeyring({
+    sealer: createSealer({ backend: localKey({ keys }) }),
+    legacy: legacyKeyring(keys),
+  });
+}
 
 const BASE64_32_BYTES = /^(?:[A-Za-z0-9+/]{43}=?|[A-Za-z0-9_-]{43})$/;
 
@@ -22,7 +31,7 @@ const BASE64_32_BYTES = /^(?:[A-Za-z0-9+/]{43}=?|[A-Za-z0-9_-]{43})$/;
 export function accessKeyKeyring(env: {
   ACCESS_KEY_ENCRYPTION_KEY?: string;
   DATABASE_URL?: string;
-}): { keyring: SecretKeyring; source: 'env' | 'generated' } {
+}): { keyring: SecretSealer; source: 'env' | 'generated' } {
   const value = env.ACCESS_KEY_ENCRYPTION_KEY;
   if (!value) {
     if (env.DATABASE_URL) {
@@ -31,7 +40,7 @@ export function accessKeyKeyring(env: {
       );
     }
     return {
-      keyring: createSecretKeyring({ keys: { [ENCRYPTION_KEY_ID]: randomBytes(32) } }),
+      keyring: sealedKeyring(randomBytes(32)),
       source: 'generated',
     };
   }
@@ -39,7 +48,7 @@ export function accessKeyKeyring(env: {
     throw new Error('ACCESS_KEY_ENCRYPTION_KEY must be 32 bytes in base64 (44 characters)');
   }
   return {
-    keyring: createSecretKeyring({ keys: { [ENCRYPTION_KEY_ID]: value } }),
+    keyring: sealedKeyring(value),
     source: 'env',
   };
 }
@@ -80,7 +89,7 @@ function sameSecret(a: string, b: string): boolean {
  * same secret (opened with the current keyring), else startup fails.
  */
 export async function seedAccessKey(
-  deps: { accessKeys: AccessKeys; accessKeyStore: PgAccessKeyStore; keyring: SecretKeyring },
+  deps: { accessKeys: AccessKeys; accessKeyStore: PgAccessKeyStore; keyring: SecretSealer },
   seed: SeedAccessKey,
   principalId: string,
 ): Promise<void> {
@@ -92,7 +101,7 @@ export async function seedAccessKey(
     if (!identity) return false;
     let secret: string;
     try {
-      secret = deps.keyring.open(
+      secret = await deps.keyring.open(
         String(identity.attributes?.secretCiphertext ?? ''),
         seed.accessKeyId,
       );

@@ -19,7 +19,7 @@ import {
   type AccessKeys,
   type CachedSigV4VerifierOptions,
   createAccessKeys,
-  type SecretKeyring,
+  type SecretSealer,
   withAccessKeys,
 } from '@authcache/sigv4';
 import { Redis } from 'ioredis';
@@ -72,7 +72,7 @@ export interface ExampleContext {
   readonly accessKeyStore: PgAccessKeyStore;
   /** Issues and revokes SigV4 access keys (secrets sealed with {@link keyring}). */
   readonly accessKeys: AccessKeys;
-  readonly keyring: SecretKeyring;
+  readonly keyring: SecretSealer;
   /** Options for each adapter's `sigv4Auth` on `/s3`: service `s3`, region `us-east-1`. */
   readonly s3Auth: CachedSigV4VerifierOptions;
   /** The in-memory bucket behind `/s3`. */

@@ -53,7 +53,7 @@ describe('SEED_ACCESS_KEY and ACCESS_KEY_ENCRYPTION_KEY', () => {
     }
   });
 
-  it('generates a key only in the embedded mode, and checks a given one', () => {
+  it('generates a key only in the embedded mode, and checks a given one', async () => {
     expect(accessKeyKeyring({}).source).toBe('generated');
     expect(() => accessKeyKeyring({ DATABASE_URL: 'postgres://x' })).toThrow(
       /^ACCESS_KEY_ENCRYPTION_KEY is required with DATABASE_URL/,
@@ -61,7 +61,9 @@ describe('SEED_ACCESS_KEY and ACCESS_KEY_ENCRYPTION_KEY', () => {
     const key = randomBytes(32).toString('base64');
     const { keyring, source } = accessKeyKeyring({ ACCESS_KEY_ENCRYPTION_KEY: key });
     expect(source).toBe('env');
-    expect(keyring.open(keyring.seal('secret', 'AKIA'), 'AKIA')).toBe('secret');
+    const sealed = await keyring.seal('secret', 'AKIA');
+    expect(sealed.startsWith('$acse$')).toBe(true); // @authcache/seal's envelope
+    expect(await keyring.open(sealed, 'AKIA')).toBe('secret');
     const short = randomBytes(16).toString('base64');
     expect(() => accessKeyKeyring({ ACCESS_KEY_ENCRYPTION_KEY: short })).toThrow(
       'ACCESS_KEY_ENCRYPTION_KEY must be 32 bytes in base64 (44 characters)',

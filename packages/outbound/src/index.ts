@@ -13,6 +13,8 @@ export type { FromCommandOptions, FromFileOptions, SidecarSourceOptions } from '
 export { fromCommand, fromFile, jwtExpiry } from './sidecar.js';
 export type {
   Clock,
+  PersistedToken,
+  TokenPersistence,
   TokenResult,
   TokenSource,
   TokenSourceLogger,

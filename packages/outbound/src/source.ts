@@ -16,10 +16,13 @@ import {
   TokenSourceClosedError,
   TokenUnavailableError,
 } from './errors.js';
+import { persistedFetch } from './persist.js';
 import type { Clock, TokenResult, TokenSource, TokenSourceOptions } from './types.js';
 
 export type {
   Clock,
+  PersistedToken,
+  TokenPersistence,
   TokenResult,
   TokenSource,
   TokenSourceLogger,
@@ -65,6 +68,14 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   const idleCycles = options.idleCycles ?? Number.POSITIVE_INFINITY;
   const minRefreshInterval = options.minRefreshInterval ?? 1_000;
   const backoff = createBackoff({ initialMs: 1_000, maxMs: 15_000, ...options.retry });
+  const fetchToken = options.persist
+    ? persistedFetch(options.fetch, options.persist, {
+        name,
+        clock,
+        hardWindow,
+        logger: options.logger,
+      })
+    : options.fetch;
   const refreshBefore = (lifetime: number) => {
     const chosen =
       typeof options.refreshBefore === 'function'
@@ -186,7 +197,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     const promise = (async () => {
       try {
         const result = await Promise.race([
-          Promise.resolve().then(() => options.fetch(controller.signal)),
+          Promise.resolve().then(() => fetchToken(controller.signal)),
           aborted,
         ]);
         if (closed) throw new TokenSourceClosedError(name);

@@ -69,6 +69,28 @@ export interface TokenSourceOptions {
   clock?: Clock;
   /** Gets a line per failed fetch. Default: none. */
   logger?: TokenSourceLogger;
+  /**
+   * Keeps the token across restarts, encrypted (`sealedFile({ path, backend })` of
+   * `@authcache/seal`): the first fetch of a new process reuses a saved token that is still
+   * valid instead of calling `fetch`, and every fetched token is saved. A saved token that cannot
+   * be read (another key backend, damaged, expired) is logged and replaced. Default: none.
+   */
+  persist?: TokenPersistence;
+}
+
+/** A saved token, as {@link TokenPersistence} stores it. */
+export interface PersistedToken {
+  token: string;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+}
+
+/** Where a source keeps its token across restarts. Implementations must encrypt it at rest. */
+export interface TokenPersistence {
+  /** The saved token, or `undefined` when there is none. Throws when one exists but is unreadable. */
+  load(): Promise<PersistedToken | undefined>;
+  /** Replaces the saved token (atomically). */
+  save(token: PersistedToken): Promise<void>;
 }
 
 /** Counters since creation and current values of one source: plain numbers. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuthCache, Identity, TokenStore } from '@authcache/core';
 import { sha256Hex } from './canonical.js';
 import { SigV4Error } from './errors.js';
-import type { SecretKeyring } from './keyring.js';
+import type { SecretSealer } from './keyring.js';
 import type { SigningKeyCache } from './signing-key.js';
 import { createSigningKeyCache } from './signing-key.js';
 import { createSigV4Verifier } from './verify.js';
@@ -37,8 +37,11 @@ export interface AccessKeyRepository extends TokenStore {
 export interface CachedAccessKeyLookupOptions {
   /** The auth cache whose store resolves the kind `sigv4` (see {@link withAccessKeys}). Required. */
   auth: AuthCache;
-  /** Opens the sealed secrets. Required. */
-  keyring: SecretKeyring;
+  /**
+   * Opens the sealed secrets: `createSecretKeyring`, or `createSealedKeyring` of `@authcache/seal`
+   * (HSM / KMS backends; a backend outage answers 503 for keys whose secret is not warm). Required.
+   */
+  keyring: SecretSealer;
   /**
    * Ids that may reach the cache and the store; anything else is refused as unknown without a
    * lookup. Default: {@link ACCESS_KEY_ID_PATTERN}.
@@ -99,13 +102,22 @@ export function createCachedAccessKeyLookup(
       throw new SigV4Error('InternalError', 'The access key has no sealed secret.');
     }
     // Opened only when no signing key derived from this very envelope is cached: the plaintext
-    // exists for the derivation and is never kept.
-    const secret = () => {
-      try {
-        return keyring.open(envelope, accessKeyId);
-      } catch {
-        throw new SigV4Error('InternalError', 'The access key secret could not be opened.');
+    // exists for the derivation and is never kept. A key backend that cannot be reached (HSM,
+    // KMS) is an outage (503), anything else a secret that does not open (500).
+    const failed = (error: unknown): never => {
+      if ((error as { unavailable?: unknown } | null)?.unavailable === true) {
+        throw new SigV4Error('ServiceUnavailable');
       }
+      throw new SigV4Error('InternalError', 'The access key secret could not be opened.');
+    };
+    const secret = () => {
+      let opened: string | Promise<string>;
+      try {
+        opened = keyring.open(envelope, accessKeyId);
+      } catch (error) {
+        return failed(error);
+      }
+      return typeof opened === 'string' ? opened : opened.catch(failed);
     };
     return {
       secret,
@@ -139,8 +151,13 @@ function publicPrincipal(identity: Identity): Identity {
   return principal;
 }
 
-/** `<keyId>.<iv>` of an envelope (`v1.<keyId>.<iv>.<ciphertext>.<tag>`): changes with every sealing. */
+/**
+ * Changes with every sealing: `<keyId>.<iv>` of a keyring envelope
+ * (`v1.<keyId>.<iv>.<ciphertext>.<tag>`), the GCM tag (the last 16 bytes) of any other envelope
+ * (`$acse$…` of `@authcache/seal`).
+ */
 function envelopeVersion(envelope: string): string {
+  if (!envelope.startsWith('v1.')) return envelope.slice(-22);
   const parts = envelope.split('.', 3);
   return `${parts[1] ?? ''}.${parts[2] ?? ''}`;
 }
@@ -212,7 +229,7 @@ export interface AccessKeysOptions {
   /** Where keys are stored (e.g. `createPgAccessKeyStore`). Required. */
   store: AccessKeyRepository;
   /** Seals new secrets (with its current key). Required. */
-  keyring: SecretKeyring;
+  keyring: SecretSealer;
   /**
    * The auth cache: when given, `revoke` goes through it (tombstones, bus, every instance) and
    * `rewrap` invalidates re-sealed keys. Without it, revocation only reaches the store and
@@ -303,7 +320,7 @@ export function createAccessKeys(options: AccessKeysOptions): AccessKeys {
         throw new TypeError('createAccessKey: secretAccessKey is too short');
       await store.insertAccessKey({
         accessKeyId,
-        secretCiphertext: keyring.seal(secretAccessKey, accessKeyId),
+        secretCiphertext: await keyring.seal(secretAccessKey, accessKeyId),
         principalId,
         expiresAt,
       });
@@ -329,7 +346,7 @@ export function createAccessKeys(options: AccessKeysOptions): AccessKeys {
       const sessionToken = randomBytes(48).toString('base64url');
       await store.insertAccessKey({
         accessKeyId,
-        secretCiphertext: keyring.seal(secretAccessKey, accessKeyId),
+        secretCiphertext: await keyring.seal(secretAccessKey, accessKeyId),
         principalId,
         sessionTokenHash: sha256Hex(sessionToken),
         expiresAt,
@@ -355,7 +372,10 @@ export function createAccessKeys(options: AccessKeysOptions): AccessKeys {
           unchanged++;
           continue;
         }
-        const next = keyring.seal(keyring.open(secretCiphertext, accessKeyId), accessKeyId);
+        const next = await keyring.seal(
+          await keyring.open(secretCiphertext, accessKeyId),
+          accessKeyId,
+        );
         if (await store.replaceSecretEnvelope(accessKeyId, secretCiphertext, next)) {
           rewrapped++;
           await auth?.invalidate(kind, accessKeyId);

@@ -43,7 +43,7 @@ export type {
   SigV4ErrorResponseOptions,
 } from './errors.js';
 export { SIGV4_ERROR_STATUS, SigV4Error, sigv4ErrorResponse } from './errors.js';
-export type { SecretKeyring, SecretKeyringOptions } from './keyring.js';
+export type { SecretKeyring, SecretKeyringOptions, SecretSealer } from './keyring.js';
 export { createSecretKeyring } from './keyring.js';
 export type { PreparedSigV4Auth, SigV4AuthOptions } from './middleware.js';
 export { DEFAULT_SIGV4_BODY_LIMIT, prepareSigV4Auth } from './middleware.js';

@@ -1,10 +1,27 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 /**
+ * What seals access-key secrets: a {@link SecretKeyring}, or a keyring whose key lives in a
+ * backend that answers asynchronously (an HSM or KMS: `createSealedKeyring` of `@authcache/seal`).
+ * `open` may reject with an error whose `unavailable` property is `true` when the key backend
+ * cannot be reached: the request then answers 503 (`ServiceUnavailable`), not 500.
+ */
+export interface SecretSealer {
+  /** Id of the key new envelopes are sealed with. */
+  readonly currentKeyId: string;
+  /** Seals `plaintext`; `context` (the access key id) must be given again to open it. */
+  seal(plaintext: string, context: string): string | Promise<string>;
+  /** Opens an envelope; throws (or rejects) when it does not open. */
+  open(envelope: string, context: string): string | Promise<string>;
+  /** The id of the key that sealed `envelope`, or `undefined` when it is not an envelope. */
+  keyIdOf(envelope: string): string | undefined;
+}
+
+/**
  * Encrypts access-key secrets at rest. The envelope names the key that sealed it, so keys can
  * rotate: seal with the current key, open with any key still in the ring.
  */
-export interface SecretKeyring {
+export interface SecretKeyring extends SecretSealer {
   /** Id of the key new envelopes are sealed with. */
   readonly currentKeyId: string;
   /** Seals `plaintext`; `context` (e.g. the access key id) must be given again to open it. */

@@ -60,6 +60,14 @@ export interface SigningKeyCache {
     service: string,
     derive: () => Buffer,
   ): Buffer;
+  /** The cached key (counted as a hit), or `undefined` without counting a miss. Optional. */
+  peek?(
+    accessKeyId: string,
+    secretVersion: string,
+    date: string,
+    region: string,
+    service: string,
+  ): Buffer | undefined;
   /** Forgets every key derived for `accessKeyId` (e.g. after a revoke). */
   deleteAccessKey(accessKeyId: string): void;
   clear(): void;
@@ -88,6 +96,11 @@ export function createSigningKeyCache(options: SigningKeyCacheOptions = {}): Sig
       const derived = derive();
       cache?.set(key, derived);
       return derived;
+    },
+    peek(accessKeyId, secretVersion, date, region, service) {
+      const cached = cache?.get(`${accessKeyId}\n${secretVersion}\n${date}\n${region}\n${service}`);
+      if (cached !== undefined) hits++;
+      return cached;
     },
     deleteAccessKey(accessKeyId) {
       if (!cache) return;

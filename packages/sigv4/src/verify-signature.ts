@@ -53,24 +53,28 @@ function checkSessionToken(key: SigV4Key, token: string | undefined): void {
   }
 }
 
-/** The signing key of `prepared`'s scope: from the cache, or derived from the secret. */
-function signingKeyOf(config: VerifierConfig, key: SigV4Key, prepared: PreparedSigV4): Buffer {
+/**
+ * The signing key of `prepared`'s scope: from the cache, or derived from the secret (which may
+ * have to be fetched asynchronously, e.g. unwrapped by an HSM: only on a cache miss).
+ */
+async function signingKeyOf(
+  config: VerifierConfig,
+  key: SigV4Key,
+  prepared: PreparedSigV4,
+): Promise<Buffer> {
   const secretOf = () => (typeof key.secret === 'function' ? key.secret() : key.secret);
   // Without a secretVersion the secret is needed for the fingerprint anyway: fetch it once.
-  const known = key.secretVersion === undefined ? secretOf() : undefined;
+  const known = key.secretVersion === undefined ? await secretOf() : undefined;
   const version = key.secretVersion ?? secretFingerprint(known!);
-  const derive = () =>
-    deriveSigningKey(known ?? secretOf(), prepared.date, prepared.region, prepared.service);
-  return config.cache
-    ? config.cache.get(
-        prepared.accessKeyId,
-        version,
-        prepared.date,
-        prepared.region,
-        prepared.service,
-        derive,
-      )
-    : derive();
+  const { date, region, service, accessKeyId } = prepared;
+  const cache = config.cache;
+  if (!cache) return deriveSigningKey(known ?? (await secretOf()), date, region, service);
+  const hit = cache.peek?.(accessKeyId, version, date, region, service);
+  if (hit) return hit;
+  const secret = known ?? (await secretOf());
+  return cache.get(accessKeyId, version, date, region, service, () =>
+    deriveSigningKey(secret, date, region, service),
+  );
 }
 
 /** Looks the key up and checks the signature of a prepared request. */
@@ -84,7 +88,7 @@ export async function verifyPrepared<P>(
   if (expiresAt !== null && now >= expiresAt) throw new SigV4Error('ExpiredToken');
   checkSessionToken(key, prepared.securityToken);
 
-  const signingKey = signingKeyOf(config, key, prepared);
+  const signingKey = await signingKeyOf(config, key, prepared);
   const provided = Buffer.from(prepared.signature, 'hex');
   let canonical = prepared.canonicalRequest;
   let toSign = prepared.stringToSign;

@@ -44,7 +44,7 @@ export interface SigV4Key<P = unknown> {
    * when no signing key derived from it is cached. Never logged, returned or cached by the
    * verifier. A function may throw a {@link SigV4Error} to refuse the request.
    */
-  readonly secret: string | Uint8Array | (() => string | Uint8Array);
+  readonly secret: string | Uint8Array | (() => string | Uint8Array | Promise<string | Uint8Array>);
   /**
    * Changes whenever the secret changes; part of the signing-key cache key. Default: a
    * SHA-256 fingerprint of the secret (costs one hash, and a call of a `secret` function, per

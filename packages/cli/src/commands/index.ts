@@ -4,6 +4,8 @@
  */
 import type { Command } from '../command.js';
 import { invalidate } from './invalidate.js';
+import { keysRotate } from './keys-rotate.js';
+import { keysStatus } from './keys-status.js';
 import { migrate } from './migrate.js';
 import { status } from './status.js';
 import { tokenCreate } from './token-create.js';
@@ -19,4 +21,6 @@ export const commands: readonly Command[] = [
   tokenRevoke,
   invalidate,
   status,
+  keysStatus,
+  keysRotate,
 ];
