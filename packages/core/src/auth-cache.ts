@@ -10,6 +10,7 @@ import { createInvalidation, createTierInvalidator, publishTo } from './cache/in
 import { createLoader } from './cache/loader.js';
 import { createPendingInvalidations } from './cache/pending.js';
 import { INVALID, MALFORMED, UNAVAILABLE } from './cache/results.js';
+import { createSplitSecrets, type SecretVerificationOptions } from './secrets/verified.js';
 import {
   createTokenFormat,
   isValidKindName,
@@ -117,6 +118,11 @@ export interface AuthCacheOptions {
   clock?: () => number;
   /** Where warnings go (touch failures, bus errors). Default: `console`. */
   logger?: Logger;
+  /**
+   * Bounds on the slow verifications of split tokens' secrets (kinds with `split`, see
+   * `docs/secrets.md`). Default: see {@link SecretVerificationOptions}.
+   */
+  secretVerification?: SecretVerificationOptions;
 }
 
 /** A cached resolver of credentials to identities. */
@@ -333,6 +339,11 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       typeof kinds === 'string' ? kinds === parsed.kind : kinds.includes(parsed.kind);
     // A well-formed token of another kind is not a syntax error, just not valid here.
     if (!accepted) return INVALID;
+    if (parsed.secret !== undefined && secrets) {
+      const known = secrets.peek(parsed.kind, parsed.id!, parsed.secret);
+      missSplit = known === undefined;
+      return known;
+    }
     let tokenHash: string;
     try {
       tokenHash = hashToken(token);
@@ -354,17 +365,25 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   function resolve(kinds: string | readonly string[], token: string): Promise<ResolveResult> {
     const known = local(kinds, token);
     if (known !== undefined) return Promise.resolve(known);
+    if (missSplit) {
+      // Parsed again rather than kept between calls: no secret outlives its request.
+      missSplit = false;
+      const parsed = format.parse(token) as { kind: string; id: string; secret: string };
+      return secrets!.resolve(parsed.kind, parsed.id, parsed.secret);
+    }
     counters.misses++;
     return loader.load(missKind, missHash, missKey);
   }
 
   function resolveHash(kind: string, tokenHash: string): Promise<ResolveResult> {
     // `kind:hash` must split at the kind's end: a kind with ':' is no kind of ours.
+    // A split kind's identity is only half the answer: its secret must be checked too.
     if (
       typeof kind !== 'string' ||
       kind === '' ||
       kind.includes(':') ||
-      typeof tokenHash !== 'string'
+      typeof tokenHash !== 'string' ||
+      format.isSplit(kind)
     ) {
       return Promise.resolve(INVALID);
     }
@@ -390,6 +409,20 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     }
     return hashes.length > 0;
   }
+
+  const secrets = createSplitSecrets(format, options.secretVerification, {
+    store,
+    entries,
+    loader,
+    counters,
+    clock,
+    maxEntries,
+    negativeTtl,
+    timeoutMs: storeTimeoutMs,
+  });
+  if (secrets) invalidation.onInvalidate(secrets.onInvalidate);
+  /** Set by {@link local} when a split token needs its secret checked: resolve re-parses then. */
+  let missSplit = false;
 
   const busReady = invalidation.startBuses();
   // Surface start failures through ready(), not as an unhandled rejection.

@@ -40,6 +40,15 @@ export type {
 export { createJwtVerifier, jwtIdentity } from './http-jwt.js';
 export type { Backoff, BackoffOptions } from './retry.js';
 export { createBackoff, sleep } from './retry.js';
+export type { SecretVerificationOptions } from './secrets/verified.js';
+export type { Argon2Options, ScryptOptions, SecretVerifier } from './secrets/verifiers.js';
+export {
+  argon2Verifier,
+  bcryptVerifier,
+  createSecretVerifier,
+  scryptVerifier,
+  shaCryptVerifier,
+} from './secrets/verifiers.js';
 export * from './tokens.js';
 export type { TouchScheduler, TouchSchedulerOptions } from './touch.js';
 export { createTouchScheduler } from './touch.js';

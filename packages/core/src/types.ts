@@ -62,6 +62,14 @@ export interface TokenStore {
    * such live token exists, or it belongs to another subject when `subject` is given).
    */
   revoke(kind: string, tokenId: string, options?: { subject?: string }): Promise<string[]>;
+  /**
+   * Split tokens (`<prefix><id>.<secret>`, a kind with `split` in `tokenKinds`): whether
+   * `secret` matches the slow hash (scrypt, argon2, bcrypt, sha-crypt) of the live row `tokenId`
+   * of `kind` — the store's `secretVerifier` decides. `false` for an unknown, revoked or expired
+   * row. Throws on an outage (the resolver answers `unavailable`). Called once per id and secret
+   * per cache window; `findByHash(kind, hashTokenId(id))` answers the identity.
+   */
+  verifySecret?(kind: string, tokenId: string, secret: string): Promise<boolean>;
 }
 
 /** A value held in the shared tier. */
@@ -195,6 +203,13 @@ export interface AuthCacheStats {
   touchBatches: number;
   touchErrors: number;
   touchedTokens: number;
+  /** Split tokens answered by the verified-secret cache (an HMAC and a constant-time compare). */
+  secretHits: number;
+  /** Slow secret verifications run (`store.verifySecret`), and how many said "wrong secret". */
+  secretVerifications: number;
+  secretMismatches: number;
+  /** Split-token resolves answered `unavailable` because too many verifications were waiting. */
+  secretBusy: number;
   /** Current entry counts: positive entries, unknown-token entries, revoke tombstones. */
   size: number;
   negativeSize: number;

@@ -31,5 +31,9 @@ export function createCounters(): Counters {
     touchBatches: 0,
     touchErrors: 0,
     touchedTokens: 0,
+    secretHits: 0,
+    secretVerifications: 0,
+    secretMismatches: 0,
+    secretBusy: 0,
   };
 }
