@@ -13,6 +13,7 @@ import { INVALID, MALFORMED, UNAVAILABLE } from './cache/results.js';
 import { createSplitSecrets, type SecretVerificationOptions } from './secrets/verified.js';
 import {
   createTokenFormat,
+  hashTokenId,
   isValidKindName,
   hashToken as sha256Hex,
   type TokenKinds,
@@ -434,7 +435,13 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     resolveHash,
     revoke,
     invalidate,
-    hashToken,
+    // A split token is announced under its id's hash (the secret is checked per process).
+    hashToken: secrets
+      ? (token: string) => {
+          const parsed = format.parse(token);
+          return parsed.ok && parsed.id !== undefined ? hashTokenId(parsed.id) : hashToken(token);
+        }
+      : hashToken,
     tokenKinds: format.kinds,
     onInvalidate: (listener: (event: InvalidationEvent) => void) =>
       invalidation.onInvalidate(listener),
