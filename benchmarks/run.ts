@@ -4,6 +4,7 @@ import { benchAdapters } from './adapters.js';
 import { benchCoreResolve } from './core-resolve.js';
 import { benchFrameworks, benchTtl } from './frameworks.js';
 import { benchHttpAuth } from './http-auth.js';
+import { benchSecrets } from './secrets.js';
 import { benchSigV4 } from './sigv4.js';
 
 const only = process.argv[2];
@@ -13,6 +14,7 @@ const benches: Record<string, () => Promise<void>> = {
   http: benchHttpAuth,
   sigv4: benchSigV4,
   frameworks: benchFrameworks,
+  secrets: benchSecrets,
 };
 /** Run only when asked by name (`pnpm bench ttl`): a minute or more, not part of `pnpm bench`. */
 const onDemand: Record<string, () => Promise<void>> = { ttl: benchTtl };
