@@ -332,6 +332,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   /** Everything `resolve` does before any I/O: format, kind, hash, L1. */
   function local(kinds: string | readonly string[], token: string): ResolveResult | undefined {
     const parsed = format.parse(token);
+    missSplit = false;
     if (!parsed.ok) {
       counters.malformed++;
       return MALFORMED;

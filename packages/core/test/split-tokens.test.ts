@@ -142,6 +142,18 @@ describe('the verified-secret cache', () => {
     expect(t.calls.verify).toBe(4);
   });
 
+  it('a split token peeked cold, then a plain token resolved, each takes its own path', async () => {
+    const t = setup();
+    const { token } = await t.issue();
+    expect(t.auth.peek('svc', token)).toBeUndefined(); // cold: needs a load and a verification
+    expect(await t.auth.resolve('pat', format.generate('pat'))).toEqual({
+      ok: false,
+      reason: 'invalid',
+    });
+    expect(t.calls.verify).toBe(0);
+    expect((await t.auth.resolve('svc', token)).ok).toBe(true);
+  });
+
   it('an unknown id costs no slow hash at all', async () => {
     const t = setup();
     const stranger = format.generate('svc');
