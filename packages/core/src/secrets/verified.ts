@@ -33,7 +33,7 @@ export interface SecretVerificationOptions {
   /**
    * Slow verifications running at once in this process, all ids together. Keeps a flood of
    * guesses from pinning every core (and the libuv threadpool `crypto.scrypt` runs on).
-   * Default: half the cores (`availableParallelism() / 2`, at least 1).
+   * Default: half the cores, at most the libuv threadpool size − 1 (3 by default), at least 1.
    */
   maxConcurrent?: number;
   /** Slow verifications of one id running at once. Default: `1`. */
@@ -45,6 +45,15 @@ export interface SecretVerificationOptions {
   maxWaiting?: number;
   /** Verifications of one id allowed to wait; one more is `unavailable`. Default: `16`. */
   maxWaitingPerId?: number;
+}
+
+/**
+ * Half the cores, and fewer than the libuv threadpool's threads (`UV_THREADPOOL_SIZE`, default
+ * 4), so that file I/O and DNS, which share the pool with `crypto.scrypt`, keep a thread.
+ */
+function defaultConcurrency(): number {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), pool - 1));
 }
 
 /**
@@ -74,7 +83,7 @@ export function createSplitSecrets(
   };
   return createVerifiedSecrets({
     ...base,
-    maxConcurrent: bound('maxConcurrent', Math.max(1, Math.floor(availableParallelism() / 2)), 1),
+    maxConcurrent: bound('maxConcurrent', defaultConcurrency(), 1),
     maxConcurrentPerId: bound('maxConcurrentPerId', 1, 1),
     maxWaiting: bound('maxWaiting', 1_000, 0),
     maxWaitingPerId: bound('maxWaitingPerId', 16, 0),
