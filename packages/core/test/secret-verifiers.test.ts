@@ -104,3 +104,14 @@ describe('sha-crypt, bcrypt, argon2 against hashes made elsewhere', () => {
     expect(String(error)).not.toContain('$1$abc');
   });
 });
+
+describe('optional peers', () => {
+  it('a missing peer is a clear error naming the package to install, and is retried later', async () => {
+    const { lazy } = await import('../src/secrets/verifiers.js');
+    const load = lazy('@authcache/not-installed-argon2', 'argon2Verifier', 'argon2');
+    await expect(load()).rejects.toThrow(
+      'argon2Verifier: argon2 hashes need the optional peer "@authcache/not-installed-argon2": npm install @authcache/not-installed-argon2',
+    );
+    await expect(load()).rejects.toThrow(/optional peer/);
+  });
+});

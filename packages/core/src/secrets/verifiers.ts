@@ -104,8 +104,8 @@ export function scryptVerifier(options: ScryptOptions = {}): SecretVerifier {
   };
 }
 
-/** Imports an optional peer once; a missing one is an error that says what to install. */
-function lazy<T>(specifier: string, user: string, format: string): () => Promise<T> {
+/** Imports an optional peer once; a missing one is an error that says what to install (exported for tests; not in the package index). */
+export function lazy<T>(specifier: string, user: string, format: string): () => Promise<T> {
   let loaded: Promise<T> | undefined;
   return () => {
     loaded ??= (import(specifier) as Promise<T>).catch((error: unknown) => {
