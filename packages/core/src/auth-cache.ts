@@ -10,10 +10,13 @@ import { createInvalidation, createTierInvalidator, publishTo } from './cache/in
 import { createLoader } from './cache/loader.js';
 import { createPendingInvalidations } from './cache/pending.js';
 import { INVALID, MALFORMED, UNAVAILABLE } from './cache/results.js';
-import { createSplitSecrets, type SecretVerificationOptions } from './secrets/verified.js';
+import {
+  createSplitSecrets,
+  type SecretVerificationOptions,
+  splitAwareHasher,
+} from './secrets/verified.js';
 import {
   createTokenFormat,
-  hashTokenId,
   isValidKindName,
   hashToken as sha256Hex,
   type TokenKinds,
@@ -436,13 +439,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     resolveHash,
     revoke,
     invalidate,
-    // A split token is announced under its id's hash (the secret is checked per process).
-    hashToken: secrets
-      ? (token: string) => {
-          const parsed = format.parse(token);
-          return parsed.ok && parsed.id !== undefined ? hashTokenId(parsed.id) : hashToken(token);
-        }
-      : hashToken,
+    hashToken: secrets ? splitAwareHasher(format, hashToken) : hashToken,
     tokenKinds: format.kinds,
     onInvalidate: (listener: (event: InvalidationEvent) => void) =>
       invalidation.onInvalidate(listener),

@@ -48,6 +48,20 @@ export interface SecretVerificationOptions {
 }
 
 /**
+ * `auth.hashToken` when some kinds are split: a split token is announced (revokes, invalidations,
+ * the ws guard's live sockets) under its id's hash; other tokens under `hashToken`'s.
+ */
+export function splitAwareHasher(
+  format: TokenFormat,
+  hashToken: (token: string) => string,
+): (token: string) => string {
+  return (token) => {
+    const parsed = format.parse(token);
+    return parsed.ok && parsed.id !== undefined ? hashTokenId(parsed.id) : hashToken(token);
+  };
+}
+
+/**
  * Half the cores, and fewer than the libuv threadpool's threads (`UV_THREADPOOL_SIZE`, default
  * 4), so that file I/O and DNS, which share the pool with `crypto.scrypt`, keep a thread.
  */
