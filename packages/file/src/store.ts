@@ -127,6 +127,9 @@ export function createFileTokenStore(options: FileTokenStoreOptions): FileTokenS
 
   async function check(): Promise<boolean> {
     lastStat = clock();
+    // The next timed check is one statInterval after this one, whoever started this one: at most
+    // one stat per interval, and never a gap longer than one.
+    schedule();
     let signature: string;
     let text: string;
     try {
@@ -196,8 +199,14 @@ export function createFileTokenStore(options: FileTokenStoreOptions): FileTokenS
     return undefined;
   }
 
-  const timer = setInterval(() => void checkOnce(), statInterval);
-  timer.unref();
+  let timer: NodeJS.Timeout | undefined;
+  function schedule(): void {
+    clearTimeout(timer);
+    if (closed) return;
+    timer = setTimeout(() => void checkOnce(), statInterval);
+    timer.unref();
+  }
+  schedule();
   let watcher: FSWatcher | undefined;
   if (options.watch) {
     const name = basename(path);
@@ -268,7 +277,7 @@ export function createFileTokenStore(options: FileTokenStoreOptions): FileTokenS
     async close() {
       if (closed) return;
       closed = true;
-      clearInterval(timer);
+      clearTimeout(timer);
       watcher?.close();
       await checking;
     },
