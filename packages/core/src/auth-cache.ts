@@ -14,6 +14,7 @@ import {
   createSplitSecrets,
   type SecretVerificationOptions,
   splitAwareHasher,
+  touchesForCache,
 } from './secrets/verified.js';
 import {
   createTokenFormat,
@@ -267,6 +268,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       } else counters.touchErrors++;
     },
   });
+  const cacheTouches = touchesForCache(format, touches);
   const invalidateTier = createTierInvalidator(tier, tombstoneTtl, counters);
   const pending = createPendingInvalidations({
     clock,
@@ -287,7 +289,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     jitter,
     clock,
     counters,
-    touches,
+    touches: cacheTouches,
     isRevokePending: pending.isRevokePending,
     // `loader` exists by the time any hit can ask for a refresh.
     onRefreshDue: (kind, tokenHash, key) => loader.refresh(kind, tokenHash, key),
@@ -303,7 +305,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     tierLifetime,
     clock,
     counters,
-    touches,
+    touches: cacheTouches,
     entries,
     tierPending: pending.tierPending,
   });
@@ -424,6 +426,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     maxEntries,
     negativeTtl,
     timeoutMs: storeTimeoutMs,
+    touches,
+    touchInterval,
   });
   if (secrets) invalidation.onInvalidate(secrets.onInvalidate);
   /** Set by {@link local} when a split token needs its secret checked: resolve re-parses then. */

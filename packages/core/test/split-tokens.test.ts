@@ -154,6 +154,25 @@ describe('the verified-secret cache', () => {
     expect((await t.auth.resolve('svc', token)).ok).toBe(true);
   });
 
+  it('records a use only once the secret passed, once per touch interval', async () => {
+    const t = setup({ touchInterval: 60_000 });
+    const { id, token } = await t.issue();
+    const wrong = `svc_${id}.${format.generateSplit('svc').secret}`;
+    for (let i = 0; i < 3; i++) expect((await t.auth.resolve('svc', wrong)).ok).toBe(false);
+    await t.auth.flushTouches();
+    expect(t.calls.touched).toEqual([]); // found the identity, failed the secret: not a use
+    for (let i = 0; i < 100; i++) expect((await t.auth.resolve('svc', token)).ok).toBe(true);
+    await t.auth.flushTouches();
+    expect(t.calls.touched).toEqual([id]);
+    t.advance(60_001);
+    expect((await t.auth.resolve('svc', wrong)).ok).toBe(false); // a new window, a wrong secret
+    await t.auth.flushTouches();
+    expect(t.calls.touched).toEqual([id]);
+    expect((await t.auth.resolve('svc', token)).ok).toBe(true);
+    await t.auth.flushTouches();
+    expect(t.calls.touched).toEqual([id, id]);
+  });
+
   it('an unknown id costs no slow hash at all', async () => {
     const t = setup();
     const stranger = format.generate('svc');

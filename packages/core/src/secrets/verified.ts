@@ -21,6 +21,7 @@ import type { Entries } from '../cache/entries.js';
 import type { Loader } from '../cache/loader.js';
 import { attempt, INVALID, UNAVAILABLE } from '../cache/results.js';
 import { hashTokenId, type TokenFormat } from '../tokens.js';
+import type { TouchScheduler } from '../touch.js';
 import type { Identity, InvalidationEvent, ResolveResult, TokenStore } from '../types.js';
 import { createVerificationLimiter } from './limiter.js';
 
@@ -58,6 +59,24 @@ export function splitAwareHasher(
   return (token) => {
     const parsed = format.parse(token);
     return parsed.ok && parsed.id !== undefined ? hashTokenId(parsed.id) : hashToken(token);
+  };
+}
+
+/**
+ * The touch recorder the entries and the loader get: split tokens are left out there (their
+ * identity is found before their secret is checked) and recorded by the verified-secret cache
+ * once the secret passed, so a wrong secret never marks a token as used.
+ */
+export function touchesForCache(
+  format: TokenFormat,
+  touches: Pick<TouchScheduler, 'record'>,
+): Pick<TouchScheduler, 'record'> {
+  const split = new Set(Object.keys(format.kinds).filter((kind) => format.isSplit(kind)));
+  if (split.size === 0) return touches;
+  return {
+    record(key, kind, tokenId) {
+      if (!split.has(kind)) touches.record(key, kind, tokenId);
+    },
   };
 }
 
@@ -116,6 +135,9 @@ export interface VerifiedSecretsOptions {
   negativeTtl: number;
   /** Deadline of one `store.verifySecret` (the wait for a slot is not counted). */
   timeoutMs: number;
+  /** Records uses of split tokens, once their secret passed (see {@link touchesForCache}). */
+  touches: Pick<TouchScheduler, 'record'>;
+  touchInterval: number;
   maxConcurrent: number;
   maxConcurrentPerId: number;
   maxWaiting: number;
@@ -136,6 +158,8 @@ interface Verified {
   /** The load this verdict was reached for. */
   readonly identity: Identity;
   readonly mac: Buffer;
+  /** Before this time a hit need not tell the touch scheduler (it already knows). */
+  touchDue: number;
 }
 
 interface Flight {
@@ -146,6 +170,7 @@ interface Flight {
 
 export function createVerifiedSecrets(options: VerifiedSecretsOptions): VerifiedSecrets {
   const { store, entries, loader, counters, clock, maxEntries, negativeTtl, timeoutMs } = options;
+  const { touches, touchInterval } = options;
   /** Random per process: a MAC is worthless outside it, and nothing stores it elsewhere. */
   const macKey = randomBytes(32);
   const verified = new LRUCache<string, Verified>({ max: maxEntries });
@@ -160,10 +185,19 @@ export function createVerifiedSecrets(options: VerifiedSecretsOptions): Verified
   const macOf = (kind: string, id: string, secret: string) =>
     createHmac('sha256', macKey).update(`${kind}\0${id}\0${secret}`).digest();
 
+  /** A use, recorded only once the secret passed; at most once per `touchInterval` per entry. */
+  function touch(key: string, good: Verified): void {
+    const now = clock();
+    if (now < good.touchDue) return;
+    good.touchDue = now + touchInterval;
+    touches.record(key, good.identity.kind, good.identity.tokenId);
+  }
+
   /** The verdict already known for `identity` (no slow hash), else `undefined`. */
   function known(key: string, identity: Identity, mac: Buffer): boolean | undefined {
     const good = verified.get(key);
     if (good !== undefined && good.identity === identity && timingSafeEqual(good.mac, mac)) {
+      touch(key, good);
       return true;
     }
     const bad = wrong.get(`${key} ${mac.toString('hex')}`);
@@ -274,7 +308,9 @@ export function createVerifiedSecrets(options: VerifiedSecretsOptions): Verified
         // Several requests may settle the same flight: the first one records it.
         const good = verified.get(key);
         if (good === undefined || good.identity !== identity || !timingSafeEqual(good.mac, mac)) {
-          verified.set(key, { identity, mac });
+          const fresh: Verified = { identity, mac, touchDue: 0 };
+          verified.set(key, fresh);
+          touch(key, fresh);
         }
         return result;
       }

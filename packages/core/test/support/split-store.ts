@@ -22,7 +22,7 @@ export function createSplitStore(
   clock: () => number = Date.now,
 ) {
   const rows = new Map<string, Row>(); // key: kind:id
-  const calls = { find: 0, verify: 0, running: 0, maxRunning: 0 };
+  const calls = { find: 0, verify: 0, running: 0, maxRunning: 0, touched: [] as string[] };
   let gate: Promise<void> | undefined;
   let failWith: Error | undefined;
 
@@ -56,7 +56,9 @@ export function createSplitStore(
         calls.running--;
       }
     },
-    async touch() {},
+    async touch(_kind, ids) {
+      calls.touched.push(...ids);
+    },
     async revoke(kind, id) {
       const row = rows.get(`${kind}:${id}`);
       if (!live(row)) return [];
