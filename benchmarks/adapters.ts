@@ -4,7 +4,6 @@
 //
 // Run: npx -y pnpm@10 bench adapters
 import {
-  type AuthCache,
   createAuthCache,
   createAuthenticator,
   extractBearer,

@@ -5,6 +5,7 @@ import { benchCoreResolve } from './core-resolve.js';
 import { benchFrameworks, benchTtl } from './frameworks.js';
 import { benchHttpAuth } from './http-auth.js';
 import { benchInstructions } from './instructions.js';
+import { benchSecrets } from './secrets.js';
 import { benchSigV4 } from './sigv4.js';
 
 const only = process.argv[2];
@@ -14,6 +15,7 @@ const benches: Record<string, () => Promise<void>> = {
   http: benchHttpAuth,
   sigv4: benchSigV4,
   frameworks: benchFrameworks,
+  secrets: benchSecrets,
 };
 /** Run only when asked by name (`pnpm bench ttl`): minutes each, not part of `pnpm bench`. */
 const onDemand: Record<string, () => Promise<void>> = {

@@ -25,7 +25,7 @@ function sendS3(res: Response, { status, headers, body }: S3Response): void {
 }
 
 /** Auth failures keep their status and `WWW-Authenticate` / `Retry-After`; the body is JSON. */
-const jsonErrors: ErrorRequestHandler = (error, _req, res, _next) => {
+export const jsonErrors: ErrorRequestHandler = (error, _req, res, _next) => {
   const status = Number.isInteger(error?.status) ? (error.status as number) : 500;
   if (error?.headers) res.set(error.headers);
   res.status(status).json({

@@ -12,7 +12,14 @@ import {
 } from './command.js';
 import { storeFor, withPool } from './connect.js';
 import { parseDuration } from './duration.js';
+import { FILE_OPTIONS } from './file-tokens.js';
 import { date, json } from './format.js';
+
+const FILE_OPTION_SPECS: Readonly<Record<string, OptionSpec>> = {
+  file: { type: 'string' },
+  prefix: { type: 'string' },
+  hash: { type: 'string' },
+};
 
 export const CREATED_NOTE =
   'Store this token now: it is shown only once and cannot be recovered.\n';
@@ -38,6 +45,13 @@ export interface TokenCreateSpec<Input> {
   input(ctx: Context): Input;
   /** Creates the token in the store. */
   create(store: PgTokenStore, input: Input, expiresAt: Date | null): Promise<CreatedToken>;
+  /** With `--file`: creates the token in a token file instead (kinds that support it). */
+  createInFile?(
+    ctx: Context,
+    path: string,
+    input: Input,
+    expiresAt: Date | null,
+  ): Promise<Pick<CreatedToken, 'id' | 'token' | 'tokenPrefix' | 'expiresAt'>>;
 }
 
 /**
@@ -57,19 +71,24 @@ ${spec.optionHelp}
                        with a warning on stderr unless 'never' is given explicitly)
   --json               print {"id","token","tokenPrefix","expiresAt"}
 
-${CONNECTION_OPTIONS}`,
+${spec.createInFile ? `${FILE_OPTIONS}\n\n` : ''}${CONNECTION_OPTIONS}`,
     options: {
       ...connectionOptions,
       ...spec.options,
+      ...(spec.createInFile ? FILE_OPTION_SPECS : {}),
       'expires-in': { type: 'string' },
       json: { type: 'boolean' },
     },
     async run(ctx) {
       const input = spec.input(ctx);
       const expiry = expiryOf(ctx);
-      const created = await withPool(ctx, (pool) =>
-        spec.create(storeFor(ctx, pool), input, expiry.expiresAt),
-      );
+      const file = str(ctx, 'file');
+      const created =
+        file !== undefined && spec.createInFile
+          ? await spec.createInFile(ctx, file, input, expiry.expiresAt)
+          : await withPool(ctx, (pool) =>
+              spec.create(storeFor(ctx, pool), input, expiry.expiresAt),
+            );
       ctx.secrets.push(created.token);
       ctx.io.stdout(
         ctx.values.json

@@ -13,6 +13,12 @@ import { INVALID, MALFORMED, UNAVAILABLE } from './cache/results.js';
 import { snapshotStats } from './cache/snapshot.js';
 import { createStaleOnError } from './cache/stale.js';
 import {
+  createSplitSecrets,
+  type SecretVerificationOptions,
+  splitAwareHasher,
+  touchesForCache,
+} from './secrets/verified.js';
+import {
   createTokenFormat,
   isValidKindName,
   hashToken as sha256Hex,
@@ -131,6 +137,11 @@ export interface AuthCacheOptions {
   clock?: () => number;
   /** Where warnings go (touch failures, bus errors). Default: `console`. */
   logger?: Logger;
+  /**
+   * Bounds on the slow verifications of split tokens' secrets (kinds with `split`, see
+   * `docs/secrets.md`). Default: see {@link SecretVerificationOptions}.
+   */
+  secretVerification?: SecretVerificationOptions;
 }
 
 /** A cached resolver of credentials to identities. */
@@ -276,6 +287,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       } else counters.touchErrors++;
     },
   });
+  const cacheTouches = touchesForCache(format, touches);
   const invalidateTier = createTierInvalidator(tier, tombstoneTtl, counters);
   const pending = createPendingInvalidations({
     clock,
@@ -297,7 +309,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     jitter,
     clock,
     counters,
-    touches,
+    touches: cacheTouches,
     isRevokePending: pending.isRevokePending,
     // `loader` exists by the time any hit can ask for a refresh.
     onRefreshDue: (kind, tokenHash, key) => loader.refresh(kind, tokenHash, key),
@@ -313,7 +325,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     tierLifetime,
     clock,
     counters,
-    touches,
+    touches: cacheTouches,
     entries,
     tierPending: pending.tierPending,
   });
@@ -358,10 +370,12 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
    */
   function local(kinds: string | readonly string[], token: string): ResolveResult | undefined {
     const kind = format.kindOf(token);
+    missSplit = false;
     if (kind === undefined) {
       counters.malformed++;
       return MALFORMED;
     }
+    if (secrets !== undefined && format.isSplit(kind)) return localSplit(kinds, token);
     let tokenHash: string;
     try {
       tokenHash = hashToken(token);
@@ -400,20 +414,49 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     return undefined;
   }
 
+  /**
+   * {@link local} for a split token (`<prefix><id>.<secret>`): the full parse first (the secret
+   * is needed), then the identity by the id's hash and the verdict the verified-secret cache
+   * already has for this secret, if any.
+   */
+  function localSplit(kinds: string | readonly string[], token: string): ResolveResult | undefined {
+    const parsed = format.parse(token);
+    if (!parsed.ok || parsed.secret === undefined) {
+      counters.malformed++;
+      return MALFORMED;
+    }
+    const accepted =
+      typeof kinds === 'string' ? kinds === parsed.kind : kinds.includes(parsed.kind);
+    // A well-formed token of another kind is not a syntax error, just not valid here.
+    if (!accepted) return INVALID;
+    const known = secrets!.peek(parsed.kind, parsed.id!, parsed.secret);
+    missSplit = known === undefined;
+    return known;
+  }
+
   function resolve(kinds: string | readonly string[], token: string): Promise<ResolveResult> {
     const known = local(kinds, token);
-    // A positive answer comes only from an L1 hit: its entry holds the answer already settled.
+    // A positive answer comes only from an L1 hit (for a split token, one whose secret the
+    // verified-secret cache knew): its entry holds the answer already settled.
     if (known !== undefined) return known.ok ? entries.lastHitSettled() : Promise.resolve(known);
+    if (missSplit) {
+      // Parsed again rather than kept between calls: no secret outlives its request.
+      missSplit = false;
+      const parsed = format.parse(token) as { kind: string; id: string; secret: string };
+      return secrets!.resolve(parsed.kind, parsed.id, parsed.secret);
+    }
     return loadMiss(missKind, missHash, missKey);
   }
 
   function resolveHash(kind: string, tokenHash: string): Promise<ResolveResult> {
     // `kind:hash` must split at the kind's end: a kind with ':' is no kind of ours.
+    // A split kind's identity is only half the answer: its secret must be checked too.
     if (
       typeof kind !== 'string' ||
       kind === '' ||
       kind.includes(':') ||
-      typeof tokenHash !== 'string'
+      typeof tokenHash !== 'string' ||
+      format.isSplit(kind)
     ) {
       return Promise.resolve(INVALID);
     }
@@ -440,6 +483,22 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     return hashes.length > 0;
   }
 
+  const secrets = createSplitSecrets(format, options.secretVerification, {
+    store,
+    entries,
+    loader,
+    counters,
+    clock,
+    maxEntries,
+    negativeTtl,
+    timeoutMs: storeTimeoutMs,
+    touches,
+    touchInterval,
+  });
+  if (secrets) invalidation.onInvalidate(secrets.onInvalidate);
+  /** Set by {@link local} when a split token needs its secret checked: resolve re-parses then. */
+  let missSplit = false;
+
   const busReady = invalidation.startBuses();
   // Surface start failures through ready(), not as an unhandled rejection.
   busReady.catch(() => {});
@@ -450,7 +509,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     resolveHash,
     revoke,
     invalidate,
-    hashToken,
+    hashToken: secrets ? splitAwareHasher(format, hashToken) : hashToken,
     tokenKinds: format.kinds,
     onInvalidate: (listener: (event: InvalidationEvent) => void) =>
       invalidation.onInvalidate(listener),

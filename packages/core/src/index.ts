@@ -42,6 +42,15 @@ export type { MetricFamily, MetricSample } from './metrics.js';
 export { metricFamilies } from './metrics.js';
 export type { Backoff, BackoffOptions } from './retry.js';
 export { createBackoff, sleep } from './retry.js';
+export type { SecretVerificationOptions } from './secrets/verified.js';
+export type { Argon2Options, ScryptOptions, SecretVerifier } from './secrets/verifiers.js';
+export {
+  argon2Verifier,
+  bcryptVerifier,
+  createSecretVerifier,
+  scryptVerifier,
+  shaCryptVerifier,
+} from './secrets/verifiers.js';
 export * from './tokens.js';
 export type { TouchScheduler, TouchSchedulerOptions } from './touch.js';
 export { createTouchScheduler } from './touch.js';

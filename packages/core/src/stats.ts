@@ -88,6 +88,13 @@ export interface AuthCacheStats extends KindStats {
   touchedTokens: number;
   touchBatches: number;
   touchErrors: number;
+  /** Split tokens answered by the verified-secret cache (an HMAC and a constant-time compare). */
+  secretHits: number;
+  /** Slow secret verifications run (`store.verifySecret`), and how many said "wrong secret". */
+  secretVerifications: number;
+  secretMismatches: number;
+  /** Split-token resolves answered `unavailable` because too many verifications were waiting. */
+  secretBusy: number;
   /** Buses configured, and how many of them report a live connection. */
   buses: number;
   busesConnected: number;

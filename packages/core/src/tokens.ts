@@ -18,6 +18,21 @@ export interface TokenKindSpec {
    * Existing deployments hold such tokens. Default: `false`.
    */
   readonly acceptLegacyHex?: boolean;
+  /**
+   * Split tokens `<prefix><id>.<secret>`: the store looks the row up by `id` and a slow
+   * `secretVerifier` (scrypt, argon2, bcrypt, sha-crypt) checks `secret`; see `docs/secrets.md`.
+   * A split kind accepts only split tokens (and `resolveHash` refuses it, so no path skips the
+   * secret check). `true` uses the default lengths. Default: not split.
+   */
+  readonly split?: boolean | SplitTokenSpec;
+}
+
+/** Lengths of a split token's parts; each part is followed by its 6-character CRC32. */
+export interface SplitTokenSpec {
+  /** Random base62 characters of the id, before its checksum: 8-64. Default: `16`. */
+  readonly idLength?: number;
+  /** Random base62 characters of the secret, before its checksum: 16-128. Default: `32`. */
+  readonly secretLength?: number;
 }
 
 /** A map from kind name to its format. */
@@ -31,14 +46,39 @@ export const defaultTokenKinds: TokenKinds = Object.freeze({
 
 /** Outcome of {@link TokenFormat.parse}. */
 export type ParsedToken =
-  | { readonly ok: true; readonly kind: string; readonly legacy: boolean }
+  | {
+      readonly ok: true;
+      readonly kind: string;
+      readonly legacy: boolean;
+      /** The public id of a split token (`<prefix><id>.<secret>`); absent otherwise. */
+      readonly id?: string;
+      /** The secret of a split token; absent otherwise. Never log or keep it. */
+      readonly secret?: string;
+    }
   | { readonly ok: false };
+
+/** A freshly generated split token and its two parts (see {@link TokenFormat.generateSplit}). */
+export interface SplitToken {
+  /** The whole token, `<prefix><id>.<secret>`: hand it to the client once. */
+  readonly token: string;
+  /** The public id (with its checksum): the store's row id. */
+  readonly id: string;
+  /** The secret (with its checksum): store only its slow hash. */
+  readonly secret: string;
+}
 
 /** A registry of token kinds with generation and offline validation. */
 export interface TokenFormat {
   readonly kinds: TokenKinds;
-  /** A new token of `kind`: prefix + 30 random base62 characters + 6-character checksum. */
+  /**
+   * A new token of `kind`: prefix + 30 random base62 characters + 6-character checksum, or for a
+   * split kind `<prefix><id>.<secret>` (see {@link generateSplit}).
+   */
   generate(kind: string): string;
+  /** A new split token of a split `kind`, with its id and secret. Throws for other kinds. */
+  generateSplit(kind: string): SplitToken;
+  /** Whether `kind` is a split kind (see {@link TokenKindSpec.split}). */
+  isSplit(kind: string): boolean;
   /**
    * Checks prefix, length, alphabet and checksum without any lookup. Garbage (wrong prefix,
    * bad checksum, control characters, any length that is not a token's) is `{ ok: false }`.
@@ -112,8 +152,10 @@ export function createTokenFormat(kinds: TokenKinds = defaultTokenKinds): TokenF
     }
   }
   const modernLength = TOKEN_BODY_LENGTH + TOKEN_CHECKSUM_LENGTH;
+  const splits = new Map(entries.flatMap(([kind, spec]) => splitLengths(kind, spec)));
   const matchers = entries.map(([kind, spec]) => ({
     kind,
+    split: splits.get(kind),
     result: Object.freeze({ ok: true, kind, legacy: false }) as ParsedToken,
     legacyResult: Object.freeze({ ok: true, kind, legacy: true }) as ParsedToken,
     prefix: spec.prefix,
@@ -121,20 +163,33 @@ export function createTokenFormat(kinds: TokenKinds = defaultTokenKinds): TokenF
       ? new RegExp(`^${spec.prefix}[0-9a-f]{${LEGACY_HEX_LENGTH}}$`)
       : undefined,
   }));
+  function generateSplit(kind: string): SplitToken {
+    const split = splits.get(kind);
+    if (!split) throw new TypeError(`generateSplit: "${kind}" is not a split token kind`);
+    const idBody = randomBase62(split.id);
+    const secretBody = randomBase62(split.secret);
+    const id = idBody + checksum(idBody);
+    const secret = secretBody + checksum(secretBody);
+    return { token: `${kinds[kind]!.prefix}${id}.${secret}`, id, secret };
+  }
   return {
     kinds,
     generate(kind) {
       const spec = kinds[kind];
       if (!spec) throw new TypeError(`generateToken: unknown token kind "${kind}"`);
+      if (splits.has(kind)) return generateSplit(kind).token;
       const body = randomBase62(TOKEN_BODY_LENGTH);
       return spec.prefix + body + checksum(body);
     },
+    generateSplit,
+    isSplit: (kind) => splits.has(kind),
     parse(token) {
       if (typeof token !== 'string') return INVALID_TOKEN;
       for (let i = 0; i < matchers.length; i++) {
         const m = matchers[i]!;
         if (!token.startsWith(m.prefix)) continue;
         const start = m.prefix.length;
+        if (m.split) return parseSplit(token, start, m.kind, m.split.id, m.split.secret);
         if (token.length === start + modernLength) {
           return verifyBodyAndChecksum(token, start) ? m.result : INVALID_TOKEN;
         }
@@ -149,6 +204,11 @@ export function createTokenFormat(kinds: TokenKinds = defaultTokenKinds): TokenF
         const m = matchers[i]!;
         if (!token.startsWith(m.prefix)) continue;
         const bodyLength = token.length - m.prefix.length;
+        if (m.split) {
+          // `<id><checksum>.<secret><checksum>`
+          const splitLength = m.split.id + m.split.secret + 2 * TOKEN_CHECKSUM_LENGTH + 1;
+          return bodyLength === splitLength ? m.kind : undefined;
+        }
         if (bodyLength === modernLength) return m.kind;
         if (m.legacy !== undefined && bodyLength === LEGACY_HEX_LENGTH) return m.kind;
         return undefined;
@@ -186,8 +246,8 @@ export function crc32Ascii(text: string, start = 0, end = text.length): number {
  * the checksum must encode the body's CRC-32. The checksum is derived from public characters, so
  * a plain comparison leaks nothing.
  */
-function verifyBodyAndChecksum(token: string, start: number): boolean {
-  const bodyEnd = start + TOKEN_BODY_LENGTH;
+function verifyBodyAndChecksum(token: string, start: number, length = TOKEN_BODY_LENGTH): boolean {
+  const bodyEnd = start + length;
   let crc = -1;
   for (let i = start; i < bodyEnd; i++) {
     const code = token.charCodeAt(i);
@@ -202,6 +262,68 @@ function verifyBodyAndChecksum(token: string, start: number): boolean {
     encoded = encoded * 62 + value;
   }
   return encoded === (crc ^ -1) >>> 0;
+}
+
+/** The validated part lengths of a split kind, or nothing for a plain kind. */
+function splitLengths(
+  kind: string,
+  spec: TokenKindSpec,
+): [string, { id: number; secret: number }][] {
+  if (!spec.split) return [];
+  const options = spec.split === true ? {} : spec.split;
+  const id = options.idLength ?? 16;
+  const secret = options.secretLength ?? 32;
+  if (!Number.isInteger(id) || id < 8 || id > 64) {
+    throw new TypeError(
+      `createTokenFormat: kind "${kind}": split.idLength must be an integer in 8-64`,
+    );
+  }
+  if (!Number.isInteger(secret) || secret < 16 || secret > 128) {
+    throw new TypeError(
+      `createTokenFormat: kind "${kind}": split.secretLength must be an integer in 16-128`,
+    );
+  }
+  if (spec.acceptLegacyHex) {
+    throw new TypeError(`createTokenFormat: kind "${kind}" cannot be split and accept legacy hex`);
+  }
+  return [[kind, { id, secret }]];
+}
+
+/**
+ * `<id><checksum>.<secret><checksum>` at `start`: exact lengths, base62, both checksums. The
+ * checksums are of public characters (the secret's is only a typo check), so plain compares.
+ */
+function parseSplit(
+  token: string,
+  start: number,
+  kind: string,
+  idLength: number,
+  secretLength: number,
+): ParsedToken {
+  const dot = start + idLength + TOKEN_CHECKSUM_LENGTH;
+  if (
+    token.length !== dot + 1 + secretLength + TOKEN_CHECKSUM_LENGTH ||
+    token.charCodeAt(dot) !== 46 ||
+    !verifyBodyAndChecksum(token, start, idLength) ||
+    !verifyBodyAndChecksum(token, dot + 1, secretLength)
+  ) {
+    return INVALID_TOKEN;
+  }
+  return {
+    ok: true,
+    kind,
+    legacy: false,
+    id: token.slice(start, dot),
+    secret: token.slice(dot + 1),
+  };
+}
+
+/**
+ * The `tokenHash` of a split token: SHA-256 hex of its public id. Cache keys, tombstones, tier
+ * keys and invalidations use it; it derives from nothing secret, so it may travel anywhere.
+ */
+export function hashTokenId(id: string): string {
+  return hash('sha256', `id:${id}`, 'hex');
 }
 
 const defaultFormat = createTokenFormat();

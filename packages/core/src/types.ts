@@ -66,6 +66,14 @@ export interface TokenStore {
    * such live token exists, or it belongs to another subject when `subject` is given).
    */
   revoke(kind: string, tokenId: string, options?: { subject?: string }): Promise<string[]>;
+  /**
+   * Split tokens (`<prefix><id>.<secret>`, a kind with `split` in `tokenKinds`): whether
+   * `secret` matches the slow hash (scrypt, argon2, bcrypt, sha-crypt) of the live row `tokenId`
+   * of `kind` — the store's `secretVerifier` decides. `false` for an unknown, revoked or expired
+   * row. Throws on an outage (the resolver answers `unavailable`). Called once per id and secret
+   * per cache window; `findByHash(kind, hashTokenId(id))` answers the identity.
+   */
+  verifySecret?(kind: string, tokenId: string, secret: string): Promise<boolean>;
 }
 
 /** A value held in the shared tier. */

@@ -1,5 +1,6 @@
 import { required, str } from '../command.js';
 import { tokenCreateCommand } from '../create-token.js';
+import { createFileToken } from '../file-tokens.js';
 
 /** `authcache token create`: a personal access token. */
 export const tokenCreate = tokenCreateCommand({
@@ -24,4 +25,5 @@ export const tokenCreate = tokenCreateCommand({
       .filter((scope) => scope !== ''),
   }),
   create: (store, input, expiresAt) => store.createPat({ ...input, expiresAt }),
+  createInFile: createFileToken,
 });

@@ -10,6 +10,7 @@ import {
   UsageError,
 } from '../command.js';
 import { withAuth, withPool } from '../connect.js';
+import { revokeFileToken } from '../file-tokens.js';
 
 const KINDS = ['pat', 'daemon'] as const;
 
@@ -17,17 +18,25 @@ const KINDS = ['pat', 'daemon'] as const;
 export const tokenRevoke: Command = {
   name: 'token revoke',
   summary: 'revoke a token everywhere',
-  usage: `Usage: authcache token revoke <id> [--kind pat|daemon]
+  usage: `Usage: authcache token revoke <id> [--kind pat|daemon] [--file PATH]
 
 Revokes the token in the store. The store's triggers log it and createPgBus delivers it to every
 running instance; with a Redis URL the CLI also tombstones the Redis tier and publishes on the
 Redis bus.
-  --kind K             pat or daemon (default: whichever has a live token with this id)
+  --kind K             pat or daemon (default: whichever has a live token with this id;
+                       with --file: pat)
+  --file PATH          revoke in this token file (@authcache/file) instead of Postgres; running
+                       servers see it at their next stat (1 s by default)
 
 ${CONNECTION_OPTIONS}
 
 ${REDIS_OPTIONS}`,
-  options: { ...connectionOptions, ...redisOptions, kind: { type: 'string' } },
+  options: {
+    ...connectionOptions,
+    ...redisOptions,
+    kind: { type: 'string' },
+    file: { type: 'string' },
+  },
   maxPositionals: 1,
   async run(ctx) {
     const id = ctx.positionals[0];
@@ -35,6 +44,11 @@ ${REDIS_OPTIONS}`,
     const kind = str(ctx, 'kind');
     if (kind !== undefined && !(KINDS as readonly string[]).includes(kind)) {
       throw new UsageError(`--kind must be one of ${KINDS.join(', ')}`);
+    }
+    const file = str(ctx, 'file');
+    if (file !== undefined) {
+      ctx.io.stdout(`revoked ${await revokeFileToken(ctx, file, id)} ${id}\n`);
+      return EXIT.ok;
     }
     const kinds = kind === undefined ? KINDS : [kind];
     const revoked = await withPool(ctx, (pool) =>

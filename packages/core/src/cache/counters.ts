@@ -25,6 +25,11 @@ export interface GlobalCounters {
   touchedTokens: number;
   touchBatches: number;
   touchErrors: number;
+  /** The verified-secret cache of split tokens (see `AuthCacheStats`). */
+  secretHits: number;
+  secretVerifications: number;
+  secretMismatches: number;
+  secretBusy: number;
 }
 
 export interface Counters extends GlobalCounters {
@@ -90,6 +95,10 @@ export function createCounters(kinds: readonly string[] = []): Counters {
     touchedTokens: 0,
     touchBatches: 0,
     touchErrors: 0,
+    secretHits: 0,
+    secretVerifications: 0,
+    secretMismatches: 0,
+    secretBusy: 0,
     forKind,
     kinds() {
       const totals = createKindStats();
@@ -138,5 +147,9 @@ export function countersSnapshot(
     touchedTokens: counters.touchedTokens,
     touchBatches: counters.touchBatches,
     touchErrors: counters.touchErrors,
+    secretHits: counters.secretHits,
+    secretVerifications: counters.secretVerifications,
+    secretMismatches: counters.secretMismatches,
+    secretBusy: counters.secretBusy,
   };
 }
