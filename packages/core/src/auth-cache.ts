@@ -10,6 +10,8 @@ import { createInvalidation, createTierInvalidator, publishTo } from './cache/in
 import { createLoader } from './cache/loader.js';
 import { createPendingInvalidations } from './cache/pending.js';
 import { INVALID, MALFORMED, UNAVAILABLE } from './cache/results.js';
+import { createScoped, type ScopeInvalidationResult } from './cache/scoped.js';
+import { parseInvalidationScope } from './scopes.js';
 import {
   createTokenFormat,
   isValidKindName,
@@ -22,6 +24,7 @@ import type {
   InvalidationBus,
   InvalidationEvent,
   InvalidationMessage,
+  InvalidationScope,
   Logger,
   ResolveResult,
   SharedTier,
@@ -29,6 +32,7 @@ import type {
 } from './types.js';
 
 export { clampTtlToExpiry } from './cache/entries.js';
+export type { ScopeInvalidationResult } from './cache/scoped.js';
 
 /** Options of {@link createAuthCache}. Every time is in milliseconds. */
 export interface AuthCacheOptions {
@@ -152,6 +156,13 @@ export interface AuthCache {
    * instance and announces it on the bus. The next resolve asks the store.
    */
   invalidate(kind: string, tokenHash: string): Promise<void>;
+  /**
+   * Drops the cached state of a whole scope — one token by id, every token of a subject, a
+   * kind, an access key, or everything — on this instance and in the shared tier, and announces
+   * it on the buses so every instance drops it. Revokes nothing: the next resolve of a matching
+   * token asks the store. Throws a `TypeError` naming the field for a malformed scope.
+   */
+  invalidateScope(scope: InvalidationScope): Promise<ScopeInvalidationResult>;
   /** The token kinds (prefixes) this cache parses; adapters use them to tell tokens from JWTs. */
   readonly tokenKinds: TokenKinds;
   /** The hash `resolve` uses for `token` (the key revocations are announced under). */
@@ -296,6 +307,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     touches,
     entries,
     tierPending: pending.tierPending,
+    // `scoped` exists by the time any load reads the tier.
+    isScopeStale: (kind, identity, filledAt) => scoped.isStale(kind, identity, filledAt),
   });
   const invalidation = createInvalidation({
     tier,
@@ -306,6 +319,26 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     loader,
     pending,
     invalidateTier,
+    onRemoteScope: (message) => {
+      const parsed = parseInvalidationScope(message?.scope);
+      if (!parsed.ok || !Number.isFinite(message.epoch)) return;
+      void scoped.apply(
+        { scope: parsed.scope, epoch: message.epoch },
+        { clearTier: message.tierCleared === false, publish: false },
+      );
+    },
+  });
+  const scoped = createScoped({
+    tier,
+    buses,
+    counters,
+    logger,
+    entries,
+    loader,
+    clock,
+    tierSkewMs,
+    keepMs: tierLifetime + tierSkewMs + storeTimeoutMs,
+    emit: invalidation.emit,
   });
 
   /** L1, then the loader. The hit path is `entries.lookup`: no allocation, no closure. */
@@ -391,6 +424,13 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     return hashes.length > 0;
   }
 
+  async function invalidateScope(scope: InvalidationScope): Promise<ScopeInvalidationResult> {
+    const parsed = parseInvalidationScope(scope);
+    if (!parsed.ok) throw new TypeError(`auth.invalidateScope: ${parsed.message}`);
+    const message = { scope: parsed.scope, epoch: scoped.epochNow() };
+    return scoped.apply(message, { clearTier: true, publish: true });
+  }
+
   const busReady = invalidation.startBuses();
   // Surface start failures through ready(), not as an unhandled rejection.
   busReady.catch(() => {});
@@ -401,6 +441,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     resolveHash,
     revoke,
     invalidate,
+    invalidateScope,
     hashToken,
     tokenKinds: format.kinds,
     onInvalidate: (listener: (event: InvalidationEvent) => void) =>
@@ -417,6 +458,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
         size: entries.size,
         negativeSize: entries.negativeSize,
         tombstones: entries.tombstones,
+        invalidationsByScope: scoped.counts(),
       };
     },
     async close() {

@@ -1,4 +1,4 @@
-export type { AuthCache, AuthCacheOptions } from './auth-cache.js';
+export type { AuthCache, AuthCacheOptions, ScopeInvalidationResult } from './auth-cache.js';
 export { clampTtlToExpiry, createAuthCache } from './auth-cache.js';
 export type {
   Authenticator,
@@ -40,6 +40,7 @@ export type {
 export { createJwtVerifier, jwtIdentity } from './http-jwt.js';
 export type { Backoff, BackoffOptions } from './retry.js';
 export { createBackoff, sleep } from './retry.js';
+export * from './scopes.js';
 export * from './tokens.js';
 export type { TouchScheduler, TouchSchedulerOptions } from './touch.js';
 export { createTouchScheduler } from './touch.js';

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import {
   createBackoff,
+  decodeScopeMessage,
+  encodeScopeMessage,
   type InvalidationBus,
   type InvalidationHandlers,
   type InvalidationMessage,
   type Logger,
+  type ScopeInvalidationMessage,
   sleep,
 } from '@authcache/core';
 import pg from 'pg';
@@ -124,6 +127,12 @@ interface Horizon {
   xip: Set<bigint>;
 }
 
+/**
+ * The `reason` of a scoped invalidation's log row (`publishScope`); its `kind` is the scope's
+ * name and its `token_hash` the message's JSON.
+ */
+const SCOPE_REASON = 'scope';
+
 /** Rows of the current horizon already delivered (by a notification), kept at most this many. */
 const MAX_PENDING = 10_000;
 
@@ -196,6 +205,19 @@ export function createPgBus(options: PgBusOptions): PgBus {
   ) {
     if (id > lastId) lastId = id;
     if (from === origin || !handlers) return;
+    if (reason === SCOPE_REASON) {
+      // A scoped invalidation: `token_hash` holds its JSON. Older readers take it for a plain
+      // invalidation of a key that does not exist, which is harmless.
+      const message = decodeScopeMessage(tokenHash);
+      if (!message || !handlers.onScopeInvalidate) return;
+      counters.received++;
+      try {
+        handlers.onScopeInvalidate(message);
+      } catch (error) {
+        logger.warn('authcache: an invalidation handler threw', { error: String(error) });
+      }
+      return;
+    }
     counters.received++;
     const message: InvalidationMessage = {
       kind,
@@ -392,6 +414,15 @@ export function createPgBus(options: PgBusOptions): PgBus {
         message.kind,
         message.tokenHash,
         message.reason,
+        origin,
+      ]);
+    },
+
+    async publishScope(message: ScopeInvalidationMessage) {
+      await pool.query(`SELECT ${schema}.authcache_log_invalidation($1, $2, $3, $4)`, [
+        message.scope.scope,
+        encodeScopeMessage(message),
+        SCOPE_REASON,
         origin,
       ]);
     },

@@ -1,5 +1,11 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { Identity, SharedTier, SharedValue } from '@authcache/core';
+import {
+  type Identity,
+  identityEpochFields,
+  type SharedTier,
+  type SharedValue,
+  scopeEpochField,
+} from '@authcache/core';
 import type { Cluster, Redis } from 'ioredis';
 import {
   type BreakerOptions,
@@ -83,6 +89,10 @@ export interface RedisTierStats {
   invalidations: number;
   /** Values ignored because their signature was missing or wrong (only with `signingKey`). */
   badSignatures: number;
+  /** Values read as misses (and deleted) because a scoped invalidation covered them. */
+  scopeStale: number;
+  /** Scoped invalidations recorded. */
+  scopeInvalidations: number;
   /** Touch claims asked and won. */
   touchClaims: number;
   touchClaimsWon: number;
@@ -96,12 +106,60 @@ export interface RedisTier extends SharedTier {
   close(): Promise<void>;
 }
 
-/** Value, generation and the value's remaining lifetime, in one round trip. */
+/**
+ * Value, generation and the value's remaining lifetime, in one round trip. With a scope-epoch
+ * hash (KEYS[3], standalone Redis only), an identity filled before an epoch covering it (its
+ * kind ARGV[1], subject, token id, or everything) is deleted and read as a miss, in the same
+ * call; the hash is only decoded when it exists, so without scoped invalidations this costs one
+ * EXISTS. Returns a 4th element: 1 when a value was dropped as stale.
+ */
 const GET_SCRIPT = `
 local value = redis.call('GET', KEYS[1])
 local ttl = -2
 if value then ttl = redis.call('PTTL', KEYS[1]) end
-return { value, redis.call('GET', KEYS[2]), ttl }
+local stale = 0
+if value and KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+  local json = value
+  local dot = string.find(value, '%.[%w_-]*$')
+  if dot then json = string.sub(value, 1, dot - 1) end
+  local ok, decoded = pcall(cjson.decode, json)
+  if ok and type(decoded) == 'table' and decoded.t == 'identity' and type(decoded.identity) == 'table' then
+    local identity = decoded.identity
+    local fields = { 'all', 'kind:' .. ARGV[1] }
+    if type(identity.subject) == 'string' then fields[#fields + 1] = 'subject:' .. identity.subject end
+    if type(identity.tokenId) == 'string' then fields[#fields + 1] = 'token:' .. ARGV[1] .. ':' .. identity.tokenId end
+    local epochs = redis.call('HMGET', KEYS[3], unpack(fields))
+    local filledAt = tonumber(decoded.filledAt) or -1
+    for i = 1, #epochs do
+      local epoch = tonumber(epochs[i])
+      if epoch and filledAt < epoch then stale = 1 end
+    end
+    if stale == 1 then
+      redis.call('DEL', KEYS[1])
+      value = false
+      ttl = -2
+    end
+  end
+end
+return { value, redis.call('GET', KEYS[2]), ttl, stale }
+`;
+
+/**
+ * Records a scoped invalidation's epoch under its field (keeping the later one) and forgets
+ * epochs older than every value that could still be in the tier. ARGV: field, epoch, keep ms,
+ * now (epoch ms).
+ */
+const SCOPE_SCRIPT = `
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+local all = redis.call('HGETALL', KEYS[1])
+local horizon = tonumber(ARGV[4]) - tonumber(ARGV[3])
+for i = 1, #all, 2 do
+  if tonumber(all[i + 1]) < horizon then redis.call('HDEL', KEYS[1], all[i]) end
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return 1
 `;
 
 /** Reads the generation and, only when it still equals the one the load saw, stores the value. */
@@ -140,6 +198,7 @@ const script = (source: string): Script => ({
 const GET = script(GET_SCRIPT);
 const FILL = script(FILL_SCRIPT);
 const INVALIDATE = script(INVALIDATE_SCRIPT);
+const SCOPE = script(SCOPE_SCRIPT);
 
 /** What a Redis value holds. Never a token or a secret: keys are `kind:hash` already. */
 type StoredValue =
@@ -216,11 +275,17 @@ export function createRedisTier(options: RedisTierOptions): RedisTier {
     fillsRefused: 0,
     invalidations: 0,
     badSignatures: 0,
+    scopeStale: 0,
+    scopeInvalidations: 0,
     touchClaims: 0,
     touchClaimsWon: 0,
   };
 
   const valueKey = (key: string) => `${prefix}{${key}}`;
+  /** Scope epochs: one hash, field → epoch ms (see `SharedTier.invalidateScope`). */
+  const scopesKey = `${prefix}{scopes}`;
+  /** A Lua script may only touch keys of one slot in a Cluster: epochs are then read apart. */
+  const cluster = 'isCluster' in redis && redis.isCluster === true;
   const generationKey = (key: string) => `${prefix}{${key}}:g`;
 
   /** base64url HMAC over the Redis key's length, the key and the JSON. */
@@ -275,11 +340,29 @@ export function createRedisTier(options: RedisTierOptions): RedisTier {
 
   return {
     async get(key) {
-      const [raw, generation, ttl] = (await guarded(() =>
-        evalScript(GET, [valueKey(key), generationKey(key)], []),
-      )) as [string | null, string | null, number];
+      const kind = key.slice(0, key.indexOf(':'));
+      const keys = cluster
+        ? [valueKey(key), generationKey(key)]
+        : [valueKey(key), generationKey(key), scopesKey];
+      const [raw, generation, ttl, stale] = (await guarded(() =>
+        evalScript(GET, keys, [kind]),
+      )) as [string | null, string | null, number, number];
+      if (Number(stale) === 1) counters.scopeStale++;
       const json = raw ? open(valueKey(key), raw) : undefined;
-      const value = json === undefined ? undefined : parseValue(json);
+      let value = json === undefined ? undefined : parseValue(json);
+      if (cluster && value?.type === 'identity') {
+        // Cluster: the epochs live in another slot, so a second call (only for identities).
+        const fields = identityEpochFields(kind, value.identity);
+        const epochs = (await guarded(() => redis.hmget(scopesKey, ...fields))) as (
+          | string
+          | null
+        )[];
+        const filledAt = value.filledAt ?? -1;
+        if (epochs.some((epoch) => epoch !== null && filledAt < Number(epoch))) {
+          counters.scopeStale++;
+          value = undefined;
+        }
+      }
       if (value) counters.hits++;
       else counters.misses++;
       return {
@@ -287,6 +370,18 @@ export function createRedisTier(options: RedisTierOptions): RedisTier {
         generation: Number(generation ?? 0) || 0,
         ...(value && ttl > 0 ? { ttlMs: ttl } : {}),
       };
+    },
+
+    async invalidateScope(scope, epoch, keepMs) {
+      const keep = Math.max(1, Math.ceil(keepMs));
+      await guarded(() =>
+        evalScript(
+          SCOPE,
+          [scopesKey],
+          [scopeEpochField(scope), Math.ceil(epoch), keep, Date.now()],
+        ),
+      );
+      counters.scopeInvalidations++;
     },
 
     async fill(key, value, ttlMs, generation) {

@@ -7,7 +7,7 @@ import type { AuthCacheStats } from '../types.js';
 /** Every counter of `AuthCacheStats`; the rest of it (sizes, pending counts) is read live. */
 export type Counters = Omit<
   AuthCacheStats,
-  'pendingTier' | 'pendingPublish' | 'size' | 'negativeSize' | 'tombstones'
+  'pendingTier' | 'pendingPublish' | 'size' | 'negativeSize' | 'tombstones' | 'invalidationsByScope'
 >;
 
 export function createCounters(): Counters {
