@@ -1,3 +1,13 @@
+export type {
+  AdminAuditEntry,
+  AdminAuthorizeRequest,
+  AdminHandler,
+  AdminOptions,
+  AdminRequest,
+  AdminResponse,
+  PrometheusSource,
+} from './admin/handler.js';
+export { ADMIN_CSP, createAdminHandler } from './admin/handler.js';
 export type { AuthCache, AuthCacheOptions, ScopeInvalidationResult } from './auth-cache.js';
 export { clampTtlToExpiry, createAuthCache } from './auth-cache.js';
 export type {
