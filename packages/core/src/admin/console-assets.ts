@@ -18,6 +18,7 @@ export function consoleHtml(base: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>authcache admin</title>
 <link rel="stylesheet" href="${b}/console.css">
+<link rel="icon" href="${b}/favicon.svg" type="image/svg+xml">
 <script src="${b}/console.js" defer></script>
 </head>
 <body>
@@ -240,3 +241,7 @@ export const CONSOLE_JS = `(() => {
   start();
 })();
 `;
+
+/** A small icon, so that browsers do not ask the app's root for /favicon.ico. */
+export const CONSOLE_ICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2d6cdf"/><path d="M4 8h8M8 4v8" stroke="#fff" stroke-width="2"/></svg>';

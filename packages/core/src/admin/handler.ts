@@ -12,7 +12,7 @@ import { extractBearer } from '../http-credentials.js';
 import { parseInvalidationScope, scopeSelectors } from '../scopes.js';
 import type { Identity, ResolveResult } from '../types.js';
 import { readJsonBody } from './body.js';
-import { CONSOLE_CSS, CONSOLE_JS, consoleHtml } from './console-assets.js';
+import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS, consoleHtml } from './console-assets.js';
 import {
   createSessions,
   readCookie,
@@ -238,6 +238,7 @@ export function createAdminHandler(options: AdminOptions): AdminHandler {
     if (path === '/console.js' && get)
       return respond(200, CONSOLE_JS, 'text/javascript; charset=utf-8');
     if (path === '/console.css' && get) return respond(200, CONSOLE_CSS, 'text/css; charset=utf-8');
+    if (path === '/favicon.svg' && get) return respond(200, CONSOLE_ICON, 'image/svg+xml');
     if (path === '/session' && method === 'POST') return login(request);
 
     const routes: Record<string, string> = {
