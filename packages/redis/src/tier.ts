@@ -231,6 +231,17 @@ function parseValue(json: string): SharedValue | undefined {
 }
 
 /**
+ * Reads a raw tier value for offline inspection (`authcache status --verify`), without checking
+ * its signature: `signed` says whether it carries one. `undefined` value: unreadable.
+ */
+export function inspectTierValue(raw: string): { value: SharedValue | undefined; signed: boolean } {
+  // JSON ends with '}'; a signed value is `json.mac` (base64url, no '.').
+  const signed = !raw.endsWith('}');
+  const json = signed ? raw.slice(0, raw.lastIndexOf('.')) : raw;
+  return { value: parseValue(json), signed };
+}
+
+/**
  * A Redis shared tier for `createAuthCache({ tier })`.
  *
  * - `get` reads a key's value, generation and remaining lifetime in one script call.
