@@ -1,4 +1,6 @@
+import type { Identity } from '@authcache/core';
 import type { PgTokenStore } from '@authcache/pg';
+import { createRedisTier } from '@authcache/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Instance, startInstance } from './support/instances.js';
 import { freshDatabase, waitFor } from './support/pg.js';
@@ -150,5 +152,60 @@ describe('the shared tier alone', () => {
     // The read that predates the invalidation was thrown away and the load retried.
     expect(b.auth.stats().droppedFills).toBeGreaterThanOrEqual(1);
     expect(b.auth.stats().storeQueries).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('the tier script', () => {
+  const identity = (tokenId: string, subject: string): Identity => ({
+    kind: 'pat',
+    tokenId,
+    subject,
+    scopes: [],
+    expiresAt: null,
+  });
+
+  it('checks epochs of every field on signed values, and keeps tombstones and later fills', async () => {
+    const prefix = uniquePrefix('scopes-script');
+    prefixes.push(prefix);
+    const redis = await connect();
+    try {
+      const tier = createRedisTier({ redis, prefix, signingKey: 'k'.repeat(32) });
+      const now = Date.now();
+      const fill = (key: string, tokenId: string, subject: string, filledAt: number) =>
+        tier.fill(
+          key,
+          { type: 'identity', identity: identity(tokenId, subject), filledAt },
+          60_000,
+          0,
+        );
+      await fill('pat:a', 'ta', 'alice', now - 5);
+      await fill('pat:b', 'tb', 'bob', now - 5);
+      await fill('daemon:c', 'tc', 'carol', now - 5);
+      await fill('pat:d', 'td', 'dave', now + 5);
+      await tier.invalidate('pat:e', 60_000);
+
+      await tier.invalidateScope!({ scope: 'subject', subject: 'alice' }, now, 60_000);
+      expect((await tier.get('pat:a')).value).toBeUndefined();
+      expect((await tier.get('pat:b')).value?.type).toBe('identity');
+      await tier.invalidateScope!({ scope: 'token', kind: 'pat', id: 'tb' }, now, 60_000);
+      expect((await tier.get('pat:b')).value).toBeUndefined();
+      await tier.invalidateScope!({ scope: 'kind', kind: 'daemon' }, now, 60_000);
+      expect((await tier.get('daemon:c')).value).toBeUndefined();
+      await tier.invalidateScope!({ scope: 'all' }, now, 60_000);
+      // Filled after the epoch: still served. A revoke tombstone is never dropped by a scope.
+      expect((await tier.get('pat:d')).value?.type).toBe('identity');
+      expect((await tier.get('pat:e')).value).toEqual({ type: 'revoked' });
+      expect(tier.stats()).toMatchObject({ scopeStale: 3, badSignatures: 0, errors: 0 });
+      // An epoch older than every value's lifetime (keep) covers nothing: pruned at once.
+      await tier.invalidateScope!({ scope: 'subject', subject: 'old' }, now - 120_000, 60_000);
+      expect(await redis.hexists(`${prefix}{scopes}`, 'subject:old')).toBe(0);
+      await tier.invalidateScope!({ scope: 'subject', subject: 'zed' }, now, 60_000);
+      expect((await redis.hkeys(`${prefix}{scopes}`)).sort()).toEqual(
+        ['all', 'kind:daemon', 'subject:alice', 'subject:zed', 'token:pat:tb'].sort(),
+      );
+      expect(await redis.pttl(`${prefix}{scopes}`)).toBeGreaterThan(0);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
