@@ -13,6 +13,7 @@ import {
 import { createPgTokenStore, migrate, type PgTokenStore } from '@authcache/pg';
 import { createEmbeddedDb, type EmbeddedDb } from '@authcache/pg/embedded';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, dropSchema, freshSchemaName, startProxy } from './postgres.js';
 
 /** A server listening with the adapter's router mounted at `/admin`. */
 export interface AdminServer {
@@ -375,6 +376,56 @@ export function runAdminConformance(harness: AdminHarness): void {
       expect(await fixture.auth.revoke('pat', tokens.adminToRevoke.id)).toBe(true);
       const after = await fetch(`${server.url}/metrics`, { headers: { cookie: session } });
       expect(after.status).toBe(401);
+    });
+
+    it('a store that cannot be asked answers 503, never 401, for bearer and session alike', async () => {
+      // Real Postgres behind a TCP proxy, cut once an admin token and its session exist.
+      const proxy = await startProxy();
+      const schema = freshSchemaName('admin_down');
+      const pool = createPool({ connectionString: proxy.url, connectionTimeoutMillis: 1_000 });
+      const down = await (async () => {
+        await migrate(pool, { schema });
+        const store = createPgTokenStore({ db: pool, schema });
+        const admin = await store.createPat({ userId: ADMIN_SUBJECT, name: 'admin' });
+        // ttl 0: every request asks the store, as a cold or just-expired entry would.
+        const auth = createAuthCache({
+          store,
+          ttl: 0,
+          storeTimeoutMs: 1_000,
+          logger: { warn() {} },
+        });
+        return { auth, admin };
+      })();
+      const downServer = await harness.listen({
+        auth: down.auth,
+        authorize: (identity) => identity.subject === ADMIN_SUBJECT,
+        audit: () => {},
+      });
+      try {
+        const login = await fetch(`${downServer.url}/session`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ token: down.admin.token }),
+        });
+        expect(login.status).toBe(200);
+        const session = login.headers.get('set-cookie')!.split(';')[0]!;
+        proxy.cut();
+        const bearer = await fetch(`${downServer.url}/metrics`, {
+          headers: { authorization: `Bearer ${down.admin.token}` },
+        });
+        expect(bearer.status).toBe(503);
+        expect(bearer.headers.get('retry-after')).toBe('1');
+        const viaSession = await fetch(`${downServer.url}/metrics`, {
+          headers: { cookie: session },
+        });
+        expect(viaSession.status).toBe(503);
+      } finally {
+        await downServer.close();
+        await down.auth.close();
+        await pool.end().catch(() => {});
+        await proxy.close();
+        await dropSchema(schema);
+      }
     });
 
     it('serves the console and its assets under the strict CSP', async () => {
