@@ -11,7 +11,6 @@ import { createLoader } from './cache/loader.js';
 import { createPendingInvalidations } from './cache/pending.js';
 import { INVALID, MALFORMED, UNAVAILABLE } from './cache/results.js';
 import { createScoped, type ScopeInvalidationResult } from './cache/scoped.js';
-import { parseInvalidationScope } from './scopes.js';
 import {
   createTokenFormat,
   isValidKindName,
@@ -319,14 +318,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     loader,
     pending,
     invalidateTier,
-    onRemoteScope: (message) => {
-      const parsed = parseInvalidationScope(message?.scope);
-      if (!parsed.ok || !Number.isFinite(message.epoch)) return;
-      void scoped.apply(
-        { scope: parsed.scope, epoch: message.epoch },
-        { clearTier: message.tierCleared === false, publish: false },
-      );
-    },
+    onRemoteScope: (message) => scoped.onRemote(message),
   });
   const scoped = createScoped({
     tier,
@@ -424,13 +416,6 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     return hashes.length > 0;
   }
 
-  async function invalidateScope(scope: InvalidationScope): Promise<ScopeInvalidationResult> {
-    const parsed = parseInvalidationScope(scope);
-    if (!parsed.ok) throw new TypeError(`auth.invalidateScope: ${parsed.message}`);
-    const message = { scope: parsed.scope, epoch: scoped.epochNow() };
-    return scoped.apply(message, { clearTier: true, publish: true });
-  }
-
   const busReady = invalidation.startBuses();
   // Surface start failures through ready(), not as an unhandled rejection.
   busReady.catch(() => {});
@@ -441,7 +426,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     resolveHash,
     revoke,
     invalidate,
-    invalidateScope,
+    invalidateScope: (scope: InvalidationScope) => scoped.invalidate(scope),
     hashToken,
     tokenKinds: format.kinds,
     onInvalidate: (listener: (event: InvalidationEvent) => void) =>

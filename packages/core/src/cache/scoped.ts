@@ -11,7 +11,12 @@
  * one that missed the record, still never refills L1 with a stale identity). Epochs are kept
  * until every value filled before them is gone from the tier.
  */
-import { identityEpochFields, scopeEpochField, scopeMatches } from '../scopes.js';
+import {
+  identityEpochFields,
+  parseInvalidationScope,
+  scopeEpochField,
+  scopeMatches,
+} from '../scopes.js';
 import type {
   Identity,
   InvalidationBus,
@@ -55,6 +60,10 @@ export interface ScopedOptions {
 }
 
 export interface Scoped {
+  /** `auth.invalidateScope`: validates, then applies and publishes with a fresh epoch. */
+  invalidate(scope: InvalidationScope): Promise<ScopeInvalidationResult>;
+  /** A scoped invalidation delivered by a bus (validated; malformed ones are ignored). */
+  onRemote(message: ScopeInvalidationMessage): void;
   apply(
     message: ScopeInvalidationMessage,
     steps: { clearTier: boolean; publish: boolean },
@@ -160,6 +169,20 @@ export function createScoped(options: ScopedOptions): Scoped {
 
   return {
     apply,
+    async invalidate(scope) {
+      const parsed = parseInvalidationScope(scope);
+      if (!parsed.ok) throw new TypeError(`auth.invalidateScope: ${parsed.message}`);
+      const message = { scope: parsed.scope, epoch: clock() + tierSkewMs };
+      return apply(message, { clearTier: true, publish: true });
+    },
+    onRemote(message) {
+      const parsed = parseInvalidationScope(message?.scope);
+      if (!parsed.ok || !Number.isFinite(message.epoch)) return;
+      void apply(
+        { scope: parsed.scope, epoch: message.epoch },
+        { clearTier: message.tierCleared === false, publish: false },
+      );
+    },
     epochNow: () => clock() + tierSkewMs,
     isStale(kind, identity, filledAt) {
       if (epochs.size === 0) return false;
