@@ -147,6 +147,8 @@ const MAX_PENDING = 10_000;
  *
  * Messages from the triggers are marked `fromStore`: each receiving instance also invalidates
  * its shared tier (idempotent), because the writer of a plain SQL `UPDATE` did not.
+ * `publishScope()` logs a scoped invalidation as a row with reason `scope`, the scope's name as
+ * kind and its JSON as token hash (older readers take it for a key that does not exist).
  * `publish()` logs only `invalidated` messages (`auth.invalidate()`); revocations reach the log
  * through the triggers when the store's `revoke` updates the row.
  */

@@ -103,7 +103,8 @@ function fieldsToRecord(fields: unknown): Record<string, string> {
 /**
  * An invalidation bus on a Redis Stream.
  *
- * `publish` appends `{ o: origin, k: kind, h: tokenHash, r: reason }` with `XADD … MAXLEN ~`.
+ * `publish` appends `{ o: origin, k: kind, h: tokenHash, r: reason }` with `XADD … MAXLEN ~`;
+ * `publishScope` appends `{ o: origin, s: <scope JSON> }` (readers of older versions skip it).
  * Each instance reads with `XREAD BLOCK` from the id of the last entry it read, on a dedicated
  * connection. When that connection drops, the reader resumes from that id once reconnected, so
  * nothing published meanwhile is lost; if the stream was trimmed (or recreated) past that id, it
