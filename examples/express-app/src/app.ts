@@ -2,13 +2,14 @@ import {
   type ApiResponse,
   createToken,
   type ExampleContext,
+  exampleAdminOptions,
   heartbeat,
   me,
   revokeToken,
   S3_MOUNT,
   type S3Response,
 } from '@authcache/example-shared';
-import { daemonAuth, patAuth } from '@authcache/express';
+import { adminRouter, daemonAuth, patAuth } from '@authcache/express';
 import { sigv4Auth } from '@authcache/express/sigv4';
 import { verifiedNodeBody } from '@authcache/sigv4';
 import express, { type ErrorRequestHandler, type Response } from 'express';
@@ -64,6 +65,8 @@ export function createApp(ctx: ExampleContext): express.Express {
       }),
     ),
   );
+  // The admin API and console, for the subjects of ADMIN_SUBJECTS (it reads its own bodies).
+  app.use('/admin', adminRouter(exampleAdminOptions(ctx)));
   app.use(jsonErrors);
   return app;
 }

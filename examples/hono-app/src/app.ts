@@ -3,13 +3,14 @@ import {
   type ApiResponse,
   createToken,
   type ExampleContext,
+  exampleAdminOptions,
   heartbeat,
   me,
   revokeToken,
   S3_MOUNT,
   type S3Response,
 } from '@authcache/example-shared';
-import { daemonAuth, patAuth } from '@authcache/hono';
+import { adminRouter, daemonAuth, patAuth } from '@authcache/hono';
 import { type SigV4Env, sigv4Auth } from '@authcache/hono/sigv4';
 import { verifiedWebBody } from '@authcache/sigv4';
 import { getRequestListener } from '@hono/node-server';
@@ -87,6 +88,8 @@ export function createHonoApp(ctx: ExampleContext): Hono {
   app.post('/api/daemon/heartbeat', daemonAuth({ auth: ctx.auth }), (c) =>
     send(c, heartbeat(c.var.auth)),
   );
+  // The admin API and console, for the subjects of ADMIN_SUBJECTS.
+  app.route('/admin', adminRouter(exampleAdminOptions(ctx)));
   return app;
 }
 

@@ -2,13 +2,14 @@ import {
   type ApiResponse,
   createToken,
   type ExampleContext,
+  exampleAdminOptions,
   heartbeat,
   me,
   revokeToken,
   S3_MOUNT,
   type S3Response,
 } from '@authcache/example-shared';
-import { type AuthState, daemonAuth, patAuth } from '@authcache/koa';
+import { type AuthState, adminRouter, daemonAuth, patAuth } from '@authcache/koa';
 import { type SigV4State, sigv4Auth } from '@authcache/koa/sigv4';
 import { verifiedNodeBody } from '@authcache/sigv4';
 import Router from '@koa/router';
@@ -63,6 +64,8 @@ export function createApp(ctx: ExampleContext) {
       ),
     );
   });
+  // The admin API and console, for the subjects of ADMIN_SUBJECTS.
+  app.use(adminRouter({ ...exampleAdminOptions(ctx), prefix: '/admin' }));
   app.use(router.routes()).use(router.allowedMethods());
   return app.callback();
 }

@@ -53,6 +53,11 @@ export interface ExampleEnv {
    * database disappears with the process anyway).
    */
   ACCESS_KEY_ENCRYPTION_KEY?: string;
+  /**
+   * Comma-separated subjects allowed into the admin API and console at `/admin`. Default: the
+   * seeded demo user (`demo`).
+   */
+  ADMIN_SUBJECTS?: string;
   [name: string]: string | undefined;
 }
 
@@ -81,6 +86,8 @@ export interface ExampleContext {
   readonly encryptionKey: 'env' | 'generated';
   /** The seeded access key's id (`SEED_ACCESS_KEY`), never its secret. */
   readonly seededAccessKeyId: string | null;
+  /** Subjects admitted to `/admin` (`ADMIN_SUBJECTS`, default the seeded demo user). */
+  readonly adminSubjects: readonly string[];
   /** Where tokens live. */
   readonly database: 'pglite' | 'postgres';
   /** The shared cache tier between the in-process LRU and the store. */
@@ -207,6 +214,7 @@ export async function createExampleContext(
       s3: createS3Bucket(),
       encryptionKey,
       seededAccessKeyId: seedKey?.accessKeyId ?? null,
+      adminSubjects: adminSubjectsOf(env),
       database,
       sharedTier: tier ? 'redis' : 'none',
       buses: busNames,
@@ -218,6 +226,27 @@ export async function createExampleContext(
     for (const close of closers.splice(0)) await close().catch(() => {});
     throw error;
   }
+}
+
+/** `ADMIN_SUBJECTS` as a list; unset or blank: the seeded demo user. */
+export function adminSubjectsOf(env: Pick<ExampleEnv, 'ADMIN_SUBJECTS'>): string[] {
+  const listed = (env.ADMIN_SUBJECTS ?? '')
+    .split(',')
+    .map((subject) => subject.trim())
+    .filter((subject) => subject !== '');
+  return listed.length > 0 ? listed : [SEED_USER];
+}
+
+/**
+ * The options of every example's `adminRouter` at `/admin`: the context's auth cache, and the
+ * subjects of `ADMIN_SUBJECTS` as admins (PATs only, the router's default).
+ */
+export function exampleAdminOptions(ctx: Pick<ExampleContext, 'auth' | 'adminSubjects'>) {
+  const admins = new Set(ctx.adminSubjects);
+  return {
+    auth: ctx.auth,
+    authorize: (identity: { subject: string }) => admins.has(identity.subject),
+  };
 }
 
 /**

@@ -337,6 +337,29 @@ export function defineExampleSmokeTests(options: {
         expect(await res.json()).toMatchObject({ path: 'pat', kind: 'pat', subject: 'demo' });
       });
 
+      it('/admin: the seeded user (default ADMIN_SUBJECTS) reads metrics and invalidates a subject on every tier and bus', async () => {
+        expect((await request('/admin/metrics')).status).toBe(401);
+        const metrics = await request('/admin/metrics', { headers: bearer(seedPat) });
+        expect(metrics.status).toBe(200);
+        expect(((await metrics.json()) as { stats: object }).stats).toHaveProperty(
+          'invalidationsByScope',
+        );
+        const res = await request('/admin/invalidate', {
+          method: 'POST',
+          headers: { ...bearer(seedPat), 'Content-Type': 'application/json' },
+          body: JSON.stringify({ scope: 'subject', subject: 'nobody-in-particular' }),
+        });
+        expect(res.status).toBe(200);
+        expect(await res.json()).toMatchObject({
+          scope: 'subject',
+          admin: { subject: 'demo' },
+          outcome: { tierCleared: true, busesFailed: 0 },
+        });
+        const console = await request('/admin/');
+        expect(console.status).toBe(200);
+        expect(console.headers.get('content-security-policy')).toContain("script-src 'self'");
+      });
+
       it('GET /api/me answers RFC 6750 errors: 401 challenge, 400 malformed, 401 invalid_token', async () => {
         const missing = await request('/api/me');
         expect(missing.status).toBe(401);

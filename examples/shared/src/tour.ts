@@ -193,6 +193,38 @@ export async function runTour(app: RunningExample, options: TourOptions): Promis
   check(shortClosed.code === 4401, 'the expired token’s socket must be closed with 4401');
   stats();
 
+  title('Break glass: drop every cached token of user "demo" through the admin API');
+  // The seeded user is the examples' default admin (ADMIN_SUBJECTS); its PAT is the credential.
+  const metrics = async () => {
+    const res = await call('GET', '/admin/metrics', pat);
+    check(res.status === 200, `GET /admin/metrics answered ${res.status}`);
+    return ((await res.json()) as { stats: AuthCacheStats }).stats;
+  };
+  const beforeScope = await metrics();
+  check((await call('GET', '/api/me', pat)).status === 200, 'the PAT should still work');
+  const scoped = await call('POST', '/admin/invalidate', pat, {
+    scope: 'subject',
+    subject: 'demo',
+  });
+  check(scoped.status === 200, `POST /admin/invalidate answered ${scoped.status}`);
+  const outcome = ((await scoped.json()) as { outcome: { dropped: number } }).outcome;
+  print(
+    `   POST /admin/invalidate {"scope":"subject","subject":"demo"} → 200, ${outcome.dropped} cached identities dropped`,
+  );
+  const queriesBefore = auth.stats().storeQueries;
+  check((await call('GET', '/api/me', pat)).status === 200, 'nothing was revoked');
+  check(auth.stats().storeQueries > queriesBefore, 'the next request should ask the store');
+  print('   GET /api/me → 200 again: nothing was revoked, but this answer came from the store');
+  const afterScope = await metrics();
+  print(
+    `   GET /admin/metrics: invalidationsByScope.subject ${beforeScope.invalidationsByScope.subject} → ${afterScope.invalidationsByScope.subject}`,
+  );
+  check(
+    afterScope.invalidationsByScope.subject === beforeScope.invalidationsByScope.subject + 1,
+    'the subject counter should move by one',
+  );
+  stats();
+
   daemonSocket.ws.close(1000, 'tour done');
   await daemonSocket.closed;
   const total = auth.stats();

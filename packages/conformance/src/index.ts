@@ -3,6 +3,14 @@
  * identically, with the real stores (PGlite, Postgres) and a real JWKS server it runs against.
  */
 
+export type { AdminFixture, AdminHarness, AdminServer } from './admin.js';
+export {
+  ADMIN_SUBJECT,
+  adminOptions,
+  adminRows,
+  createAdminFixture,
+  runAdminConformance,
+} from './admin.js';
 export type { ConformanceCase, Expectation, RouteSpec } from './cases.js';
 export { cases, routes } from './cases.js';
 export type { Fixture, JwksServer } from './fixture.js';

@@ -10,6 +10,7 @@ import { createInvalidation, createTierInvalidator, publishTo } from './cache/in
 import { createLoader } from './cache/loader.js';
 import { createPendingInvalidations } from './cache/pending.js';
 import { INVALID, MALFORMED, UNAVAILABLE } from './cache/results.js';
+import { createScoped, type ScopeInvalidationResult } from './cache/scoped.js';
 import { snapshotStats } from './cache/snapshot.js';
 import { createStaleOnError } from './cache/stale.js';
 import {
@@ -30,6 +31,7 @@ import type {
   InvalidationBus,
   InvalidationEvent,
   InvalidationMessage,
+  InvalidationScope,
   Logger,
   ResolveResult,
   SharedTier,
@@ -37,6 +39,7 @@ import type {
 } from './types.js';
 
 export { clampTtlToExpiry } from './cache/entries.js';
+export type { ScopeInvalidationResult } from './cache/scoped.js';
 
 /** Options of {@link createAuthCache}. Every time is in milliseconds. */
 export interface AuthCacheOptions {
@@ -177,6 +180,13 @@ export interface AuthCache {
    * instance and announces it on the bus. The next resolve asks the store.
    */
   invalidate(kind: string, tokenHash: string): Promise<void>;
+  /**
+   * Drops the cached state of a whole scope — one token by id, every token of a subject, a
+   * kind, an access key, or everything — on this instance and in the shared tier, and announces
+   * it on the buses so every instance drops it. Revokes nothing: the next resolve of a matching
+   * token asks the store. Throws a `TypeError` naming the field for a malformed scope.
+   */
+  invalidateScope(scope: InvalidationScope): Promise<ScopeInvalidationResult>;
   /** The token kinds (prefixes) this cache parses; adapters use them to tell tokens from JWTs. */
   readonly tokenKinds: TokenKinds;
   /** The hash `resolve` uses for `token` (the key revocations are announced under). */
@@ -328,6 +338,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     touches: cacheTouches,
     entries,
     tierPending: pending.tierPending,
+    // `scoped` exists by the time any load reads the tier.
+    isScopeStale: (kind, identity, filledAt) => scoped.isStale(kind, identity, filledAt),
   });
   const stale = createStaleOnError({ staleIfError, entries, counters, clock });
   const invalidation = createInvalidation({
@@ -339,6 +351,19 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     loader,
     pending,
     invalidateTier,
+    onRemoteScope: (message) => scoped.onRemote(message),
+  });
+  const scoped = createScoped({
+    tier,
+    buses,
+    counters,
+    logger,
+    entries,
+    loader,
+    clock,
+    tierSkewMs,
+    keepMs: tierLifetime + tierSkewMs + storeTimeoutMs,
+    emit: invalidation.emit,
   });
 
   /** L1, then the loader. The hit path is `entries.lookup`: no allocation, no closure. */
@@ -509,6 +534,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     resolveHash,
     revoke,
     invalidate,
+    invalidateScope: (scope: InvalidationScope) => scoped.invalidate(scope),
     hashToken: secrets ? splitAwareHasher(format, hashToken) : hashToken,
     tokenKinds: format.kinds,
     onInvalidate: (listener: (event: InvalidationEvent) => void) =>
@@ -517,7 +543,15 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     flushTouches: () => touches.flush(),
     ready: () => busReady,
     stats: (): AuthCacheStats =>
-      snapshotStats({ enabled, counters, entries, pending, tier, buses }),
+      snapshotStats({
+        enabled,
+        counters,
+        entries,
+        pending,
+        tier,
+        buses,
+        scopeCounts: () => scoped.counts(),
+      }),
     async close() {
       pending.close();
       await touches.close();

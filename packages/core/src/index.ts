@@ -1,4 +1,14 @@
-export type { AuthCache, AuthCacheOptions } from './auth-cache.js';
+export type {
+  AdminAuditEntry,
+  AdminAuthorizeRequest,
+  AdminHandler,
+  AdminOptions,
+  AdminRequest,
+  AdminResponse,
+  PrometheusSource,
+} from './admin/handler.js';
+export { ADMIN_CSP, createAdminHandler } from './admin/handler.js';
+export type { AuthCache, AuthCacheOptions, ScopeInvalidationResult } from './auth-cache.js';
 export { clampTtlToExpiry, createAuthCache } from './auth-cache.js';
 export type {
   Authenticator,
@@ -42,6 +52,7 @@ export type { MetricFamily, MetricSample } from './metrics.js';
 export { metricFamilies } from './metrics.js';
 export type { Backoff, BackoffOptions } from './retry.js';
 export { createBackoff, sleep } from './retry.js';
+export * from './scopes.js';
 export type { SecretVerificationOptions } from './secrets/verified.js';
 export type { Argon2Options, ScryptOptions, SecretVerifier } from './secrets/verifiers.js';
 export {

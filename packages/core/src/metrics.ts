@@ -172,10 +172,13 @@ export function metricFamilies(stats: AuthCacheStats): MetricFamily[] {
     {
       name: 'scoped_invalidations',
       type: 'counter',
-      help: 'Scoped invalidations (subject, kind, access key, all) requested through the admin surface.',
-      labelNames: [],
+      help: 'Scoped invalidations (token, subject, kind, access key, all), made here or heard from a bus.',
+      labelNames: ['scope'],
     },
-    one(stats.invalidationsByScope),
+    Object.entries(stats.invalidationsByScope).map(([scope, value]) => ({
+      labels: { scope },
+      value,
+    })),
   );
   // L1.
   add(

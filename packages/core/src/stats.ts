@@ -2,6 +2,7 @@
  * The shape of `auth.stats()`: plain numbers, cheap to read on every scrape, and what the
  * optional `stats()` of a shared tier and of a bus must expose for it.
  */
+import type { InvalidationScopeName } from './types.js';
 
 /**
  * Counters kept per token kind (`stats().byKind[kind]`). The same names at the top level of
@@ -76,10 +77,10 @@ export interface AuthCacheStats extends KindStats {
   /** Every invalidation applied here: `invalidationsLocal + invalidationsBus`. */
   invalidations: number;
   /**
-   * Scoped invalidations (by subject, kind, access key or all) requested through the admin
-   * surface. Incremented by the code that performs them (`counters.invalidationsByScope++`).
+   * Scoped invalidations (`auth.invalidateScope`: subject, kind, token, access key, all), made
+   * here or heard from a bus, per scope.
    */
-  invalidationsByScope: number;
+  invalidationsByScope: Record<InvalidationScopeName, number>;
   /** "Unknown token" L1 entries evicted by the `maxEntries` bound. */
   negativeEvictions: number;
   /** Token uses queued for a `last_used_at` write (at most one per token per window). */

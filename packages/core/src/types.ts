@@ -116,7 +116,49 @@ export interface SharedTier {
   claimTouch?(key: string, windowMs: number): Promise<boolean>;
   /** Health for `auth.stats()` (e.g. the circuit breaker's state). Optional. */
   stats?(): TierHealth;
+  /**
+   * Records a scoped invalidation (see {@link InvalidationScope}): from now on, identities this
+   * tier returns must not have been filled (`filledAt`) before `epoch` when they match `scope`;
+   * the record is kept for `keepMs` (longer than any value filled before it can live). Values
+   * are keyed by token hash, so a scope cannot be found by key: the tier checks the epochs on
+   * every `get` instead. Absent: the auth cache enforces scoped invalidations on tier reads of
+   * the instances that heard of them only (see the docs of `invalidateScope`).
+   */
+  invalidateScope?(scope: InvalidationScope, epoch: number, keepMs: number): Promise<void>;
   close?(): Promise<void>;
+}
+
+/**
+ * Which cached state a scoped invalidation drops (`auth.invalidateScope`). None of them revokes
+ * anything: the next resolve of a matching token asks the store, which still has the last word.
+ *
+ * - `token`: the token with this primary key (`id`) of this `kind`;
+ * - `subject`: every token of this subject (a user id for PATs, a daemon id for daemon tokens,
+ *   the principal of an access key), of any kind;
+ * - `kind`: every token of this kind;
+ * - `access_key`: the SigV4 access key with this id (the `sigv4` kind);
+ * - `all`: everything (revoke tombstones stay).
+ */
+export type InvalidationScope =
+  | { readonly scope: 'token'; readonly kind: string; readonly id: string }
+  | { readonly scope: 'subject'; readonly subject: string }
+  | { readonly scope: 'kind'; readonly kind: string }
+  | { readonly scope: 'access_key'; readonly id: string }
+  | { readonly scope: 'all' };
+
+/** The name of a scope: `token`, `subject`, `kind`, `access_key` or `all`. */
+export type InvalidationScopeName = InvalidationScope['scope'];
+
+/** One scoped invalidation, as carried by a bus. */
+export interface ScopeInvalidationMessage {
+  readonly scope: InvalidationScope;
+  /**
+   * Epoch ms (the publisher's clock plus its `tierSkewMs`): shared-tier identities matching the
+   * scope and filled before it are stale.
+   */
+  readonly epoch: number;
+  /** `false` when the publisher could not record it in the shared tier: receivers try too. */
+  readonly tierCleared?: boolean;
 }
 
 /** One invalidation, as carried by a bus. */
@@ -145,12 +187,19 @@ export interface InvalidationHandlers {
   onInvalidate(message: InvalidationMessage): void;
   /** The bus may have missed messages (e.g. the stream was trimmed): drop every cached entry. */
   onFlush(): void;
+  /** A scoped invalidation published by another instance (absent on older auth caches). */
+  onScopeInvalidate?(message: ScopeInvalidationMessage): void;
 }
 
 /** Carries invalidations between instances (e.g. `createRedisBus`, `createPgBus`). */
 export interface InvalidationBus {
   /** Announces an invalidation made by this instance. Must not deliver it back to itself. */
   publish(message: InvalidationMessage): Promise<void>;
+  /**
+   * Announces a scoped invalidation made by this instance. Optional: a bus without it does not
+   * carry scoped invalidations (the auth cache logs a warning and reports it as not published).
+   */
+  publishScope?(message: ScopeInvalidationMessage): Promise<void>;
   /** Starts delivering remote invalidations. Resolves once the subscription is live. */
   start(handlers: InvalidationHandlers): Promise<void>;
   /** Connection state and lag for `auth.stats()`. Optional. */
@@ -161,7 +210,8 @@ export interface InvalidationBus {
 /** What listeners of `auth.onInvalidate` receive: local and remote invalidations, and flushes. */
 export type InvalidationEvent =
   | ({ readonly type: 'invalidate' } & InvalidationMessage)
-  | { readonly type: 'flush' };
+  | { readonly type: 'flush' }
+  | ({ readonly type: 'scope' } & ScopeInvalidationMessage);
 
 /** Minimal logger. Messages never contain a token or a secret. */
 export interface Logger {

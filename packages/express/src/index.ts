@@ -114,3 +114,4 @@ export function daemonAuth(options: ExpressAuthOptions): RequestHandler {
 export function bearerAuth(options: ExpressBearerAuthOptions): RequestHandler {
   return middleware(options);
 }
+export * from './admin.js';

@@ -157,3 +157,4 @@ export function bearerAuth(options: HonoBearerAuthOptions): MiddlewareHandler<Op
 export function bearerAuth(options: HonoBearerAuthOptions): MiddlewareHandler {
   return middleware(options);
 }
+export * from './admin.js';

@@ -114,3 +114,4 @@ export function daemonAuth(options: KoaAuthOptions): AuthMiddleware {
 export function bearerAuth(options: KoaBearerAuthOptions): AuthMiddleware {
   return middleware(options);
 }
+export * from './admin.js';

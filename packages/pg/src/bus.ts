@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import {
   createBackoff,
+  decodeScopeMessage,
+  encodeScopeMessage,
   type InvalidationBus,
   type InvalidationHandlers,
   type InvalidationMessage,
   type Logger,
+  type ScopeInvalidationMessage,
   sleep,
 } from '@authcache/core';
 import pg from 'pg';
@@ -126,6 +129,12 @@ interface Horizon {
   xip: Set<bigint>;
 }
 
+/**
+ * The `reason` of a scoped invalidation's log row (`publishScope`); its `kind` is the scope's
+ * name and its `token_hash` the message's JSON.
+ */
+const SCOPE_REASON = 'scope';
+
 /** Rows of the current horizon already delivered (by a notification), kept at most this many. */
 const MAX_PENDING = 10_000;
 
@@ -140,6 +149,8 @@ const MAX_PENDING = 10_000;
  *
  * Messages from the triggers are marked `fromStore`: each receiving instance also invalidates
  * its shared tier (idempotent), because the writer of a plain SQL `UPDATE` did not.
+ * `publishScope()` logs a scoped invalidation as a row with reason `scope`, the scope's name as
+ * kind and its JSON as token hash (older readers take it for a key that does not exist).
  * `publish()` logs only `invalidated` messages (`auth.invalidate()`); revocations reach the log
  * through the triggers when the store's `revoke` updates the row.
  */
@@ -200,6 +211,19 @@ export function createPgBus(options: PgBusOptions): PgBus {
     if (id > lastId) lastId = id;
     lastMessageAt = Date.now();
     if (from === origin || !handlers) return;
+    if (reason === SCOPE_REASON) {
+      // A scoped invalidation: `token_hash` holds its JSON. Older readers take it for a plain
+      // invalidation of a key that does not exist, which is harmless.
+      const message = decodeScopeMessage(tokenHash);
+      if (!message || !handlers.onScopeInvalidate) return;
+      counters.received++;
+      try {
+        handlers.onScopeInvalidate(message);
+      } catch (error) {
+        logger.warn('authcache: an invalidation handler threw', { error: String(error) });
+      }
+      return;
+    }
     counters.received++;
     const message: InvalidationMessage = {
       kind,
@@ -396,6 +420,15 @@ export function createPgBus(options: PgBusOptions): PgBus {
         message.kind,
         message.tokenHash,
         message.reason,
+        origin,
+      ]);
+    },
+
+    async publishScope(message: ScopeInvalidationMessage) {
+      await pool.query(`SELECT ${schema}.authcache_log_invalidation($1, $2, $3, $4)`, [
+        message.scope.scope,
+        encodeScopeMessage(message),
+        SCOPE_REASON,
         origin,
       ]);
     },

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import {
   createBackoff,
+  decodeScopeMessage,
+  encodeScopeMessage,
   type InvalidationBus,
   type InvalidationHandlers,
   type InvalidationMessage,
   type Logger,
+  type ScopeInvalidationMessage,
   sleep,
 } from '@authcache/core';
 import type { Cluster, Redis } from 'ioredis';
@@ -106,7 +109,8 @@ function fieldsToRecord(fields: unknown): Record<string, string> {
 /**
  * An invalidation bus on a Redis Stream.
  *
- * `publish` appends `{ o: origin, k: kind, h: tokenHash, r: reason }` with `XADD … MAXLEN ~`.
+ * `publish` appends `{ o: origin, k: kind, h: tokenHash, r: reason }` with `XADD … MAXLEN ~`;
+ * `publishScope` appends `{ o: origin, s: <scope JSON> }` (readers of older versions skip it).
  * Each instance reads with `XREAD BLOCK` from the id of the last entry it read, on a dedicated
  * connection. When that connection drops, the reader resumes from that id once reconnected, so
  * nothing published meanwhile is lost; if the stream was trimmed (or recreated) past that id, it
@@ -158,8 +162,8 @@ export function createRedisBus(options: RedisBusOptions): RedisBus {
   let reader: Redis | Cluster | undefined;
   let loop: Promise<void> | undefined;
   let closed = false;
-  /** Failed publishes waiting to be retried, oldest first. */
-  const pending: InvalidationMessage[] = [];
+  /** Failed publishes waiting to be retried (their stream fields), oldest first. */
+  const pending: string[][] = [];
   let retryTimer: NodeJS.Timeout | undefined;
 
   function duplicateReader(): Redis | Cluster {
@@ -258,6 +262,18 @@ export function createRedisBus(options: RedisBusOptions): RedisBus {
         counters.ignoredOwn++;
         continue;
       }
+      if (record.s !== undefined) {
+        // A scoped invalidation (`s`: its JSON). Older readers skip it (no `k`/`h`).
+        const message = decodeScopeMessage(record.s);
+        if (!message || !handlers.onScopeInvalidate) continue;
+        counters.received++;
+        try {
+          handlers.onScopeInvalidate(message);
+        } catch (error) {
+          logger.warn('authcache: an invalidation handler threw', { error: String(error) });
+        }
+        continue;
+      }
       if (!record.k || !record.h) continue;
       counters.received++;
       try {
@@ -350,26 +366,22 @@ export function createRedisBus(options: RedisBusOptions): RedisBus {
     }
   }
 
-  function xadd(message: InvalidationMessage): Promise<unknown> {
+  function xadd(fields: readonly string[]): Promise<unknown> {
     return withTimeout(
-      redis.call(
-        'XADD',
-        stream,
-        'MAXLEN',
-        '~',
-        String(maxLen),
-        '*',
-        'o',
-        origin,
-        'k',
-        message.kind,
-        'h',
-        message.tokenHash,
-        'r',
-        message.reason,
-      ),
+      redis.call('XADD', stream, 'MAXLEN', '~', String(maxLen), '*', 'o', origin, ...fields),
       publishTimeoutMs,
     );
+  }
+
+  async function publishFields(fields: string[]): Promise<void> {
+    try {
+      await xadd(fields);
+      counters.published++;
+    } catch (error) {
+      counters.publishErrors++;
+      keepForRetry(fields);
+      throw error;
+    }
   }
 
   /**
@@ -377,9 +389,9 @@ export function createRedisBus(options: RedisBusOptions): RedisBus {
    * through, so peers still hear of the revoke once Redis is back instead of after their TTL.
    * Bounded: past `maxPending` the oldest are dropped (and logged).
    */
-  function keepForRetry(message: InvalidationMessage): void {
+  function keepForRetry(fields: string[]): void {
     if (closed || maxPending <= 0) return;
-    pending.push(message);
+    pending.push(fields);
     if (pending.length > maxPending) {
       pending.shift();
       counters.publishDropped++;
@@ -409,15 +421,12 @@ export function createRedisBus(options: RedisBusOptions): RedisBus {
   }
 
   return {
-    async publish(message: InvalidationMessage) {
-      try {
-        await xadd(message);
-        counters.published++;
-      } catch (error) {
-        counters.publishErrors++;
-        keepForRetry(message);
-        throw error;
-      }
+    publish(message: InvalidationMessage) {
+      return publishFields(['k', message.kind, 'h', message.tokenHash, 'r', message.reason]);
+    },
+
+    publishScope(message: ScopeInvalidationMessage) {
+      return publishFields(['s', encodeScopeMessage(message)]);
     },
 
     async start(handlers) {

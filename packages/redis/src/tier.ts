@@ -1,5 +1,11 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { Identity, SharedTier, SharedValue } from '@authcache/core';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import {
+  type Identity,
+  identityEpochFields,
+  type SharedTier,
+  type SharedValue,
+  scopeEpochField,
+} from '@authcache/core';
 import type { Cluster, Redis } from 'ioredis';
 import {
   type BreakerOptions,
@@ -9,6 +15,7 @@ import {
   RedisTimeoutError,
   withTimeout,
 } from './breaker.js';
+import { FILL, GET, INVALIDATE, SCOPE, type Script } from './tier-scripts.js';
 
 /** Options of {@link createRedisTier}. Every time is in milliseconds. */
 export interface RedisTierOptions {
@@ -83,6 +90,10 @@ export interface RedisTierStats {
   invalidations: number;
   /** Values ignored because their signature was missing or wrong (only with `signingKey`). */
   badSignatures: number;
+  /** Values read as misses (and deleted) because a scoped invalidation covered them. */
+  scopeStale: number;
+  /** Scoped invalidations recorded. */
+  scopeInvalidations: number;
   /** Touch claims asked and won. */
   touchClaims: number;
   touchClaimsWon: number;
@@ -95,51 +106,6 @@ export interface RedisTier extends SharedTier {
   /** Does nothing to the client (the caller owns it); present for symmetry. */
   close(): Promise<void>;
 }
-
-/** Value, generation and the value's remaining lifetime, in one round trip. */
-const GET_SCRIPT = `
-local value = redis.call('GET', KEYS[1])
-local ttl = -2
-if value then ttl = redis.call('PTTL', KEYS[1]) end
-return { value, redis.call('GET', KEYS[2]), ttl }
-`;
-
-/** Reads the generation and, only when it still equals the one the load saw, stores the value. */
-const FILL_SCRIPT = `
-local current = tonumber(redis.call('GET', KEYS[2]) or '0')
-if current ~= tonumber(ARGV[1]) then return 0 end
-if redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3], 'NX') then return 1 end
-return 0
-`;
-
-/**
- * Bumps the generation (so racing fills are refused), then writes a tombstone or drops the
- * value. A plain invalidation keeps an existing tombstone: a revoked token stays revoked.
- */
-const INVALIDATE_SCRIPT = `
-local generation = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-if tonumber(ARGV[1]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[1])
-else
-  local value = redis.call('GET', KEYS[1])
-  if value and string.sub(value, 1, 14) ~= '{"t":"revoked"' then redis.call('DEL', KEYS[1]) end
-end
-return generation
-`;
-
-interface Script {
-  source: string;
-  sha: string;
-}
-
-const script = (source: string): Script => ({
-  source,
-  sha: createHash('sha1').update(source).digest('hex'),
-});
-const GET = script(GET_SCRIPT);
-const FILL = script(FILL_SCRIPT);
-const INVALIDATE = script(INVALIDATE_SCRIPT);
 
 /** What a Redis value holds. Never a token or a secret: keys are `kind:hash` already. */
 type StoredValue =
@@ -169,6 +135,17 @@ function parseValue(json: string): SharedValue | undefined {
     // Unreadable (e.g. written by an incompatible version): a miss.
   }
   return undefined;
+}
+
+/**
+ * Reads a raw tier value for offline inspection (`authcache status --verify`), without checking
+ * its signature: `signed` says whether it carries one. `undefined` value: unreadable.
+ */
+export function inspectTierValue(raw: string): { value: SharedValue | undefined; signed: boolean } {
+  // JSON ends with '}'; a signed value is `json.mac` (base64url, no '.').
+  const signed = !raw.endsWith('}');
+  const json = signed ? raw.slice(0, raw.lastIndexOf('.')) : raw;
+  return { value: parseValue(json), signed };
 }
 
 /**
@@ -216,11 +193,17 @@ export function createRedisTier(options: RedisTierOptions): RedisTier {
     fillsRefused: 0,
     invalidations: 0,
     badSignatures: 0,
+    scopeStale: 0,
+    scopeInvalidations: 0,
     touchClaims: 0,
     touchClaimsWon: 0,
   };
 
   const valueKey = (key: string) => `${prefix}{${key}}`;
+  /** Scope epochs: one hash, field → epoch ms (see `SharedTier.invalidateScope`). */
+  const scopesKey = `${prefix}{scopes}`;
+  /** A Lua script may only touch keys of one slot in a Cluster: epochs are then read apart. */
+  const cluster = 'isCluster' in redis && redis.isCluster === true;
   const generationKey = (key: string) => `${prefix}{${key}}:g`;
 
   /** base64url HMAC over the Redis key's length, the key and the JSON. */
@@ -275,11 +258,29 @@ export function createRedisTier(options: RedisTierOptions): RedisTier {
 
   return {
     async get(key) {
-      const [raw, generation, ttl] = (await guarded(() =>
-        evalScript(GET, [valueKey(key), generationKey(key)], []),
-      )) as [string | null, string | null, number];
+      const kind = key.slice(0, key.indexOf(':'));
+      const keys = cluster
+        ? [valueKey(key), generationKey(key)]
+        : [valueKey(key), generationKey(key), scopesKey];
+      const [raw, generation, ttl, stale] = (await guarded(() =>
+        evalScript(GET, keys, [kind]),
+      )) as [string | null, string | null, number, number];
+      if (Number(stale) === 1) counters.scopeStale++;
       const json = raw ? open(valueKey(key), raw) : undefined;
-      const value = json === undefined ? undefined : parseValue(json);
+      let value = json === undefined ? undefined : parseValue(json);
+      if (cluster && value?.type === 'identity') {
+        // Cluster: the epochs live in another slot, so a second call (only for identities).
+        const fields = identityEpochFields(kind, value.identity);
+        const epochs = (await guarded(() => redis.hmget(scopesKey, ...fields))) as (
+          | string
+          | null
+        )[];
+        const filledAt = value.filledAt ?? -1;
+        if (epochs.some((epoch) => epoch !== null && filledAt < Number(epoch))) {
+          counters.scopeStale++;
+          value = undefined;
+        }
+      }
       if (value) counters.hits++;
       else counters.misses++;
       return {
@@ -287,6 +288,18 @@ export function createRedisTier(options: RedisTierOptions): RedisTier {
         generation: Number(generation ?? 0) || 0,
         ...(value && ttl > 0 ? { ttlMs: ttl } : {}),
       };
+    },
+
+    async invalidateScope(scope, epoch, keepMs) {
+      const keep = Math.max(1, Math.ceil(keepMs));
+      await guarded(() =>
+        evalScript(
+          SCOPE,
+          [scopesKey],
+          [scopeEpochField(scope), Math.ceil(epoch), keep, Date.now()],
+        ),
+      );
+      counters.scopeInvalidations++;
     },
 
     async fill(key, value, ttlMs, generation) {

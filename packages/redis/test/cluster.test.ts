@@ -122,6 +122,29 @@ describe('on a Redis Cluster', () => {
     expect(tier.stats().errors).toBe(0);
   });
 
+  it('scope epochs hide identities filled before them, from another slot (second call)', async () => {
+    const tier = createRedisTier({ redis: cluster, prefix: 'authcache-scope:', timeoutMs: 1_000 });
+    const epoch = Date.now();
+    for (let i = 0; i < 20; i++) {
+      const key = `pat:scoped${i}`;
+      const { generation } = await tier.get(key);
+      const value = {
+        type: 'identity',
+        identity: identity(`s${i}`),
+        filledAt: epoch - 10,
+      } as const;
+      await tier.fill(key, value, 10_000, generation);
+    }
+    await tier.invalidateScope!({ scope: 'subject', subject: 'user-1' }, epoch, 60_000);
+    for (let i = 0; i < 20; i++) expect((await tier.get(`pat:scoped${i}`)).value).toBeUndefined();
+    expect(tier.stats().scopeStale).toBe(20);
+    // A value filled after the epoch is served (its key held the stale one: use a fresh key).
+    const fresh = { type: 'identity', identity: identity('fresh'), filledAt: epoch + 1 } as const;
+    await tier.fill('pat:fresh', fresh, 10_000, 0);
+    expect((await tier.get('pat:fresh')).value).toEqual(fresh);
+    expect(tier.stats().errors).toBe(0);
+  });
+
   it('the bus delivers between instances, and catches up after its reader is killed', async () => {
     const stream = 'authcache:invalidations';
     const received: InvalidationMessage[] = [];

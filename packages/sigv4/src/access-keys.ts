@@ -76,7 +76,14 @@ export function createCachedAccessKeyLookup(
   if (signingKeyCache) {
     auth.onInvalidate((event) => {
       if (event.type === 'flush') signingKeyCache.clear();
-      else if (event.kind === kind) signingKeyCache.deleteAccessKey(event.tokenHash);
+      else if (event.type === 'scope') {
+        // An access key's cache key is its id: a key or token scope names it, the rest may cover it.
+        const { scope } = event;
+        if (scope.scope === 'access_key') signingKeyCache.deleteAccessKey(scope.id);
+        else if (scope.scope === 'token') {
+          if (scope.kind === kind) signingKeyCache.deleteAccessKey(scope.id);
+        } else if (scope.scope !== 'kind' || scope.kind === kind) signingKeyCache.clear();
+      } else if (event.kind === kind) signingKeyCache.deleteAccessKey(event.tokenHash);
     });
   }
 

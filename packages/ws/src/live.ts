@@ -117,7 +117,8 @@ export function createLiveConnections(options: LiveConnectionsOptions): LiveConn
   }
 
   function onEvent(event: InvalidationEvent): void {
-    if (event.type === 'flush') {
+    // A scoped invalidation revokes nothing but may cover any socket: re-check them all.
+    if (event.type === 'flush' || event.type === 'scope') {
       for (const item of pending) item.stale = true;
       // Distinct hashes share one resolve in the auth cache (single-flight), so this is one
       // store query per live token, not per connection.

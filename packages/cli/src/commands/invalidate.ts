@@ -1,12 +1,20 @@
-import { defaultTokenKinds } from '@authcache/core';
+import {
+  defaultTokenKinds,
+  INVALIDATION_SCOPES,
+  type InvalidationScope,
+  parseInvalidationScope,
+  scopeSelectors,
+} from '@authcache/core';
 import {
   CONNECTION_OPTIONS,
   type Command,
+  type Context,
   connectionOptions,
   EXIT,
   REDIS_OPTIONS,
   redisOptions,
   required,
+  str,
   UsageError,
 } from '../command.js';
 import { withAuth, withPool } from '../connect.js';
@@ -36,15 +44,65 @@ const KINDS: Readonly<Record<string, { re: RegExp; what: string }>> = {
   },
 };
 
-/** `authcache invalidate --kind K --hash H`: drops cached state for one hash everywhere. */
+/** `--kind K --hash H`: one token hash (the form that predates scopes). */
+async function byHash(ctx: Context): Promise<number> {
+  const kind = required(ctx, 'kind');
+  const hash = required(ctx, 'hash');
+  const expected = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
+  if (expected === undefined) {
+    throw new UsageError(`--kind must be one of ${Object.keys(KINDS).join(', ')}`);
+  }
+  // The value is not echoed: someone may have pasted a token instead of its hash.
+  if (!expected.re.test(hash)) {
+    throw new UsageError(`--hash for the kind ${kind} must be ${expected.what}`);
+  }
+  await withPool(ctx, (pool) => withAuth(ctx, pool, true, (auth) => auth.invalidate(kind, hash)));
+  ctx.io.stdout(`invalidated ${kind} ${hash}\n`);
+  return EXIT.ok;
+}
+
+/** The scope named by the positional argument and its flags, as the admin API reads its body. */
+function scopeOf(ctx: Context, name: string): InvalidationScope {
+  if (ctx.values.hash !== undefined) {
+    throw new UsageError('--hash goes without a scope: authcache invalidate --kind K --hash H');
+  }
+  const parsed = parseInvalidationScope({
+    scope: name,
+    kind: str(ctx, 'kind'),
+    id: str(ctx, 'id'),
+    subject: str(ctx, 'subject'),
+  });
+  if (!parsed.ok) {
+    throw new UsageError(
+      parsed.field === 'scope'
+        ? `the scope must be one of ${INVALIDATION_SCOPES.join(', ')}`
+        : `--${parsed.field} is required for scope ${name}`,
+    );
+  }
+  if (parsed.scope.scope === 'all' && ctx.values.yes !== true) {
+    throw new UsageError('scope all drops every cached entry on every instance: add --yes');
+  }
+  return parsed.scope;
+}
+
+/** `authcache invalidate <scope> …` (and `--kind K --hash H`): drops cached state everywhere. */
 export const invalidate: Command = {
   name: 'invalidate',
-  summary: 'drop cached state for a token hash everywhere',
-  usage: `Usage: authcache invalidate --kind K --hash H
+  summary: 'drop cached state everywhere: a token, a subject, a kind, an access key, all',
+  usage: `Usage: authcache invalidate <scope> [selectors]
+       authcache invalidate --kind K --hash H
 
-Drops every instance's cached state for one token hash (e.g. after editing a row by hand); the
-next resolve asks the store. Announced on createPgBus (the invalidation log) and, with a Redis URL,
-on the Redis bus after clearing the Redis tier.
+Drops cached state on every instance (and in the Redis tier); the next resolve of a matching
+token asks the store. Nothing is revoked: use 'authcache token revoke' for that. Announced on
+createPgBus (the invalidation log) and, with a Redis URL, on the Redis bus after recording it in
+the Redis tier. The scopes and selectors are the admin API's (POST …/invalidate):
+  token --kind K --id ID     one token by id (token list shows ids)
+  subject --subject S        every token of a user (PAT user id, daemon id, key principal)
+  kind --kind K              every token of a kind (${Object.keys(KINDS).join(', ')}, …)
+  access_key --id ID         one SigV4 access key
+  all --yes                  everything (revoke tombstones stay)
+
+One token hash, without a scope:
   --kind K             ${Object.keys(KINDS).join(', ')}
   --hash H             for pat and daemon: the token_hash column (64 lowercase hex
                        characters); for sigv4: the access key id
@@ -57,20 +115,24 @@ ${REDIS_OPTIONS}`,
     ...redisOptions,
     kind: { type: 'string' },
     hash: { type: 'string' },
+    id: { type: 'string' },
+    subject: { type: 'string' },
+    yes: { type: 'boolean' },
   },
+  maxPositionals: 1,
   async run(ctx) {
-    const kind = required(ctx, 'kind');
-    const hash = required(ctx, 'hash');
-    const expected = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
-    if (expected === undefined) {
-      throw new UsageError(`--kind must be one of ${Object.keys(KINDS).join(', ')}`);
-    }
-    // The value is not echoed: someone may have pasted a token instead of its hash.
-    if (!expected.re.test(hash)) {
-      throw new UsageError(`--hash for the kind ${kind} must be ${expected.what}`);
-    }
-    await withPool(ctx, (pool) => withAuth(ctx, pool, true, (auth) => auth.invalidate(kind, hash)));
-    ctx.io.stdout(`invalidated ${kind} ${hash}\n`);
+    const name = ctx.positionals[0];
+    if (name === undefined) return byHash(ctx);
+    const scope = scopeOf(ctx, name);
+    const result = await withPool(ctx, (pool) =>
+      withAuth(ctx, pool, true, (auth) => auth.invalidateScope(scope)),
+    );
+    const selectors = Object.entries(scopeSelectors(scope))
+      .map(([key, value]) => ` ${key}=${value}`)
+      .join('');
+    ctx.io.stdout(
+      `invalidated ${scope.scope}${selectors} (epoch ${new Date(result.epoch).toISOString()})\n`,
+    );
     return EXIT.ok;
   },
 };

@@ -7,25 +7,36 @@ import {
   OperationalError,
   REDIS_OPTIONS,
   redisOptions,
+  str,
 } from '../command.js';
 import { connectRedis, redisUrl, schemaOf, tableExists, withPool } from '../connect.js';
 import { json, messageOf } from '../format.js';
+import { type VerifyReport, verifyTier } from '../verify.js';
 
 /** `authcache status`: migrations, token counts, the invalidation log, Redis. */
 export const status: Command = {
   name: 'status',
   summary: 'migrations, token counts, invalidation log, Redis',
-  usage: `Usage: authcache status [--json]
+  usage: `Usage: authcache status [--json] [--verify]
 
 Connects and prints the schema's migration state, token counts, the invalidation log's size
-and, when a Redis URL is configured, whether Redis answers. Exits 1 when migrations are
-pending or the configured Redis is unreachable.
+and, when a Redis URL is configured, whether Redis answers, the Redis bus stream's length and
+the scoped-invalidation epochs the tier keeps. Fast: no value is read or decrypted. Exits 1
+when migrations are pending or the configured Redis is unreachable.
   --json               print a JSON object
+  --verify             also read every Redis tier value (SCAN of the prefix), decode it and
+                       check it against the store: exits 1 if any identity's token is revoked
+                       or gone, or if the value outlives the token's expires_at
 
 ${CONNECTION_OPTIONS}
 
 ${REDIS_OPTIONS}`,
-  options: { ...connectionOptions, ...redisOptions, json: { type: 'boolean' } },
+  options: {
+    ...connectionOptions,
+    ...redisOptions,
+    json: { type: 'boolean' },
+    verify: { type: 'boolean' },
+  },
   async run(ctx) {
     const schema = schemaOf(ctx);
     const s = quoteSchema(schema);
@@ -80,30 +91,56 @@ ${REDIS_OPTIONS}`,
         invalidationLog: log,
       };
     });
-    let redis: { configured: boolean; reachable?: boolean; error?: string; pingMs?: number } = {
-      configured: false,
-    };
+    let redis: {
+      configured: boolean;
+      reachable?: boolean;
+      error?: string;
+      pingMs?: number;
+      streamLength?: number;
+      scopeEpochs?: number;
+    } = { configured: false };
+    let verify: VerifyReport | undefined;
+    const prefix = str(ctx, 'redis-prefix') ?? 'authcache:';
     const url = redisUrl(ctx);
+    if (url === undefined && ctx.values.verify) {
+      throw new OperationalError(
+        '--verify reads the Redis tier: set REDIS_URL or pass --redis-url',
+      );
+    }
     if (url !== undefined) {
       const started = performance.now();
+      let client: Awaited<ReturnType<typeof connectRedis>> | undefined;
       try {
-        const client = await connectRedis(url);
-        client.disconnect();
-        redis = {
-          configured: true,
-          reachable: true,
-          pingMs: Math.round(performance.now() - started),
-        };
+        client = await connectRedis(url);
+        const pingMs = Math.round(performance.now() - started);
+        // Two O(1) counts: the bus stream's length and the tier's scope epochs.
+        const [streamLength, scopeEpochs] = await Promise.all([
+          client.xlen(str(ctx, 'redis-stream') ?? 'authcache:invalidations'),
+          client.hlen(`${prefix}{scopes}`),
+        ]);
+        redis = { configured: true, reachable: true, pingMs, streamLength, scopeEpochs };
       } catch (error) {
+        client?.disconnect();
+        client = undefined;
         redis = {
           configured: true,
           reachable: false,
           error: messageOf(error).replace(/^Redis is unreachable: /, ''),
         };
       }
+      if (client) {
+        try {
+          if (ctx.values.verify) {
+            const reader = client;
+            verify = await withPool(ctx, (pool) => verifyTier(reader, prefix, pool, schema));
+          }
+        } finally {
+          client.disconnect();
+        }
+      }
     }
     if (ctx.values.json) {
-      ctx.io.stdout(json({ ...report, redis }));
+      ctx.io.stdout(json({ ...report, redis, ...(verify ? { verify } : {}) }));
     } else {
       const counts = (kind: string) => {
         const c = report.tokens[kind];
@@ -130,10 +167,22 @@ ${REDIS_OPTIONS}`,
           !redis.configured
             ? 'not configured'
             : redis.reachable
-              ? `reachable (${redis.pingMs} ms to connect and PING)`
+              ? `reachable (${redis.pingMs} ms to connect and PING), bus stream ${redis.streamLength} entries, ${redis.scopeEpochs} scope epochs`
               : `UNREACHABLE (${redis.error})`
         }`,
       ];
+      if (verify) {
+        lines.push(
+          `redis tier:       ${verify.scanned} values (${verify.identities} identities, ${verify.tombstones} tombstones, ${verify.unreadable} unreadable), ${verify.bad.length} bad`,
+        );
+        for (const entry of verify.bad) {
+          const detail =
+            entry.problem === 'outlives_expiry'
+              ? ` (token expires ${entry.expiresAt}, value ${entry.valueExpiresAt})`
+              : '';
+          lines.push(`  BAD ${entry.kind} ${entry.tokenId}: ${entry.problem}${detail}`);
+        }
+      }
       ctx.io.stdout(`${lines.join('\n')}\n`);
     }
     const problems: string[] = [];
@@ -143,6 +192,11 @@ ${REDIS_OPTIONS}`,
       );
     }
     if (redis.configured && !redis.reachable) problems.push('Redis is unreachable');
+    if (verify && verify.bad.length > 0) {
+      problems.push(
+        `${verify.bad.length} bad Redis tier entr${verify.bad.length === 1 ? 'y' : 'ies'}`,
+      );
+    }
     if (problems.length > 0) throw new OperationalError(problems.join('; '));
     return EXIT.ok;
   },

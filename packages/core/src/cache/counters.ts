@@ -18,8 +18,6 @@ export interface GlobalCounters {
   tierUntrusted: number;
   tierRetries: number;
   publishRetries: number;
-  /** Scoped invalidations (subject, kind, access key, all): the admin surface increments it. */
-  invalidationsByScope: number;
   negativeEvictions: number;
   touchesQueued: number;
   touchedTokens: number;
@@ -89,7 +87,6 @@ export function createCounters(kinds: readonly string[] = []): Counters {
     tierUntrusted: 0,
     tierRetries: 0,
     publishRetries: 0,
-    invalidationsByScope: 0,
     negativeEvictions: 0,
     touchesQueued: 0,
     touchedTokens: 0,
@@ -130,6 +127,7 @@ export function countersSnapshot(
   | 'size'
   | 'negativeSize'
   | 'tombstones'
+  | 'invalidationsByScope'
 > {
   const { byKind, totals } = counters.kinds();
   return {
@@ -141,7 +139,6 @@ export function countersSnapshot(
     tierRetries: counters.tierRetries,
     publishRetries: counters.publishRetries,
     invalidations: totals.invalidationsLocal + totals.invalidationsBus,
-    invalidationsByScope: counters.invalidationsByScope,
     negativeEvictions: counters.negativeEvictions,
     touchesQueued: counters.touchesQueued,
     touchedTokens: counters.touchedTokens,

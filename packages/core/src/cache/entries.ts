@@ -118,6 +118,15 @@ export interface Entries {
   dropNegative(key: string): void;
   /** Drops identities and unknown tokens; tombstones stay. */
   clear(): void;
+  /**
+   * Drops every identity for which `match(key, identity)` is true, and every unknown-token
+   * entry whose key starts with `negativePrefix` when given. Scans L1: for rare, scoped
+   * invalidations only.
+   */
+  dropMatching(
+    match: (key: string, identity: Identity) => boolean,
+    negativePrefix?: string,
+  ): number;
   readonly size: number;
   readonly negativeSize: number;
   readonly tombstones: number;
@@ -284,6 +293,22 @@ export function createEntries(options: EntriesOptions): Entries {
     },
     dropNegative(key) {
       negative?.delete(key);
+    },
+    dropMatching(match, negativePrefix) {
+      let dropped = 0;
+      if (positive) {
+        const doomed: string[] = [];
+        for (const [key, entry] of positive.entries()) {
+          if (match(key, entry.identity)) doomed.push(key);
+        }
+        for (const key of doomed) positive.delete(key);
+        dropped = doomed.length;
+      }
+      if (negative && negativePrefix !== undefined) {
+        const doomed = [...negative.keys()].filter((key) => key.startsWith(negativePrefix));
+        for (const key of doomed) negative.delete(key);
+      }
+      return dropped;
     },
     clear() {
       positive?.clear();

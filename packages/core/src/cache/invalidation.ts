@@ -10,6 +10,7 @@ import type {
   InvalidationEvent,
   InvalidationMessage,
   Logger,
+  ScopeInvalidationMessage,
   SharedTier,
 } from '../types.js';
 import type { Counters } from './counters.js';
@@ -68,6 +69,8 @@ export interface InvalidationOptions {
   loader: Pick<Loader, 'markStale' | 'markAllStale'>;
   pending: Pick<PendingInvalidations, 'add'>;
   invalidateTier: TierInvalidator;
+  /** Handles a scoped invalidation delivered by a bus (see `cache/scoped.ts`). */
+  onRemoteScope?(message: ScopeInvalidationMessage): void;
 }
 
 export interface Invalidation {
@@ -83,12 +86,15 @@ export interface Invalidation {
   /** Drops every cached entry except tombstones, stales every load, and tells the listeners. */
   clear(): void;
   onInvalidate(listener: (event: InvalidationEvent) => void): () => void;
+  /** Tells the listeners. */
+  emit(event: InvalidationEvent): void;
   /** Starts every bus; resolves when every subscription is live. */
   startBuses(): Promise<void>;
 }
 
 export function createInvalidation(options: InvalidationOptions): Invalidation {
   const { tier, buses, counters, logger, entries, loader, pending, invalidateTier } = options;
+  const { onRemoteScope } = options;
   const listeners = new Set<(event: InvalidationEvent) => void>();
 
   function emit(event: InvalidationEvent): void {
@@ -175,13 +181,20 @@ export function createInvalidation(options: InvalidationOptions): Invalidation {
   return {
     apply,
     clear,
+    emit,
     onInvalidate(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     startBuses() {
       return Promise.all(
-        buses.map((bus) => bus.start({ onInvalidate: onRemote, onFlush: clear })),
+        buses.map((bus) =>
+          bus.start({
+            onInvalidate: onRemote,
+            onFlush: clear,
+            ...(onRemoteScope ? { onScopeInvalidate: onRemoteScope } : {}),
+          }),
+        ),
       ).then(() => undefined);
     },
   };

@@ -36,6 +36,8 @@ export interface LoaderOptions {
   entries: Entries;
   /** Whether `key`'s tier invalidation is still pending: its loads skip the tier. */
   tierPending(key: string): boolean;
+  /** Whether a tier identity predates a scoped invalidation covering it (`cache/scoped.ts`). */
+  isScopeStale?(kind: string, identity: Identity, filledAt: number | undefined): boolean;
 }
 
 export interface Loader {
@@ -61,7 +63,7 @@ export function createLoader(options: LoaderOptions): Loader {
   const { store, tier, enabled, tierTtl, jitter, storeTimeoutMs, clock, counters, touches } =
     options;
   const { entries } = options;
-  const { tierPending } = options;
+  const { tierPending, isScopeStale } = options;
   const startedAt = clock();
   /** Until `trustWindowEnd`, tier identities filled before `trustFrom` are ignored. */
   const trustFrom = startedAt + options.tierSkewMs;
@@ -129,6 +131,12 @@ export function createLoader(options: LoaderOptions): Loader {
           if (value?.type === 'identity' && !trusted(value.filledAt, now)) {
             // Possibly filled before a revoke this instance never heard of: ask the store.
             counters.tierUntrusted++;
+            stats.l2Misses++;
+          } else if (
+            value?.type === 'identity' &&
+            isScopeStale?.(kind, value.identity, value.filledAt)
+          ) {
+            // Filled before a scoped invalidation of it: stale, ask the store.
             stats.l2Misses++;
           } else if (value?.type === 'identity') {
             const identity = freezeIdentity(value.identity);

@@ -15,6 +15,8 @@ export interface SnapshotSources {
   pending: Pick<PendingInvalidations, 'counts'>;
   tier: SharedTier | undefined;
   buses: readonly InvalidationBus[];
+  /** Scoped invalidations per scope (see `cache/scoped.ts`). */
+  scopeCounts: () => AuthCacheStats['invalidationsByScope'];
 }
 
 const BREAKER_STATES = { closed: 0, 'half-open': 1, open: 2 } as const;
@@ -60,5 +62,6 @@ export function snapshotStats(sources: SnapshotSources): AuthCacheStats {
     size: entries.size,
     negativeSize: entries.negativeSize,
     tombstones: entries.tombstones,
+    invalidationsByScope: sources.scopeCounts(),
   };
 }

@@ -332,6 +332,14 @@ export function createVerifiedSecrets(options: VerifiedSecretsOptions): Verified
         flights.clear();
         return;
       }
+      if (event.type === 'scope') {
+        // Verdicts are bound to the identity object they were made for, and a scoped
+        // invalidation drops those entries, so a reload brings new identities and new checks.
+        // Only the verifications under way may have read a row this drops: start them over.
+        for (const flight of flights.values()) flight.stale = true;
+        flights.clear();
+        return;
+      }
       const key = `${event.kind}:${event.tokenHash}`;
       verified.delete(key);
       for (const [flightKey, flight] of flights) {
