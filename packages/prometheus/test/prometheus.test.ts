@@ -148,7 +148,7 @@ describe('createPrometheusMetrics', () => {
       f.metrics.flatMap((m) => Object.values(m.labels ?? {})),
     );
     const allowed =
-      /^(pat|daemon|l1|l2|local|bus|ok|failed|dropped|skipped|positive|negative|tombstone|tier|)$/;
+      /^(pat|daemon|l1|l2|local|bus|ok|failed|dropped|skipped|positive|negative|tombstone|tier|token|subject|kind|access_key|all|)$/;
     for (const label of labelValues) expect(label).toMatch(allowed);
   });
 

@@ -298,8 +298,9 @@ export function createEntries(options: EntriesOptions): Entries {
       let dropped = 0;
       if (positive) {
         const doomed: string[] = [];
-        for (const [key, entry] of positive.entries()) {
-          if (match(key, entry.identity)) doomed.push(key);
+        // The positive LRU is keyed by hash; `match` gets the entry's `kind:hash` key.
+        for (const [tokenHash, entry] of positive.entries()) {
+          if (match(entry.key, entry.identity)) doomed.push(tokenHash);
         }
         for (const key of doomed) positive.delete(key);
         dropped = doomed.length;
