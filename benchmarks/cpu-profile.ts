@@ -1,6 +1,8 @@
 // Summarises a V8 CPU profile (.cpuprofile, as node --cpu-prof or node:inspector write it) by
-// self time: the frames where the CPU actually was, grouped by who owns the code.
-import { readFile } from 'node:fs/promises';
+// self time: the frames where the CPU actually was, grouped by who owns the code; and records one
+// in a benchmark server (handleProfileMessage).
+import { readFile, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 
 interface ProfileNode {
   id: number;
@@ -55,4 +57,24 @@ export async function summariseProfile(file: string): Promise<FrameSelf[]> {
     frames.set(key, frame);
   }
   return [...frames.values()].sort((a, b) => b.self - a.self);
+}
+
+let session: Session | undefined;
+
+/**
+ * A benchmark server's side of `{ type: 'profile', action, file }`: starts the sampling profiler
+ * on `start`, writes the profile of everything since to `file` on `stop`. Both servers use it.
+ */
+export async function handleProfileMessage(action: 'start' | 'stop', file?: string): Promise<void> {
+  if (action === 'start') {
+    session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  } else if (session) {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(file!, JSON.stringify(profile));
+    session.disconnect();
+    session = undefined;
+  }
 }

@@ -11,9 +11,7 @@
 //     (node:inspector), written to `file` on stop;
 //   parent → { type: 'stop' }: stop accepting, close everything, exit.
 import { hash, timingSafeEqual } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { Session } from 'node:inspector/promises';
 import { type AuthCache, createAuthCache, extractBearer } from '@authcache/core';
 import { patAuth as expressPatAuth } from '@authcache/express';
 import { patAuth as honoPatAuth } from '@authcache/hono';
@@ -25,6 +23,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { bearerAuth as honoBearerAuth } from 'hono/bearer-auth';
 import Koa, { type Middleware } from 'koa';
 import pg from 'pg';
+import { handleProfileMessage } from './cpu-profile.js';
 import { deleteKeys, loadRedisTier, type RedisClientLike } from './redis-tier.js';
 
 export type Framework = 'express' | 'koa' | 'hono';
@@ -248,8 +247,6 @@ const server: Server = await new Promise((resolve) => {
 const address = server.address();
 if (address === null || typeof address === 'string') throw new Error('no port');
 
-let session: Session | undefined;
-
 function sample(): SampleMessage {
   const { user, system } = process.cpuUsage();
   const s = auth?.stats();
@@ -267,17 +264,7 @@ process.on(
     if (message.type === 'sample') {
       process.send!(sample());
     } else if (message.type === 'profile') {
-      if (message.action === 'start') {
-        session = new Session();
-        session.connect();
-        await session.post('Profiler.enable');
-        await session.post('Profiler.start');
-      } else if (session) {
-        const { profile } = await session.post('Profiler.stop');
-        await writeFile(message.file!, JSON.stringify(profile));
-        session.disconnect();
-        session = undefined;
-      }
+      await handleProfileMessage(message.action!, message.file);
       process.send!({ type: 'profile', action: message.action });
     } else if (message.type === 'stop') {
       const closed = new Promise((resolve) => server.close(resolve));

@@ -5,8 +5,6 @@
 //   authcache             @authcache/file + the verified-secret cache behind patAuth
 // The parent drives it over IPC: `sample` (served, cpu, slow verifications), `profile`
 // start/stop (node:inspector, written to a file), `stop`.
-import { writeFile } from 'node:fs/promises';
-import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import {
   type AuthCache,
@@ -17,6 +15,7 @@ import {
 import { patAuth } from '@authcache/express';
 import { createFileTokenStore } from '@authcache/file';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { handleProfileMessage } from './cpu-profile.js';
 
 export type SecretsVariant = 'scrypt-every-request' | 'authcache';
 export interface SecretsSample {
@@ -83,7 +82,6 @@ if (variant === 'authcache') {
 const server = app.listen(0, '127.0.0.1');
 await new Promise((resolve) => server.once('listening', resolve));
 
-let session: Session | undefined;
 process.on(
   'message',
   async (message: { type: string; action?: 'start' | 'stop'; file?: string }) => {
@@ -91,17 +89,7 @@ process.on(
       const { user, system } = process.cpuUsage();
       process.send!({ type: 'sample', served, cpu: user + system, slow } satisfies SecretsSample);
     } else if (message.type === 'profile') {
-      if (message.action === 'start') {
-        session = new Session();
-        session.connect();
-        await session.post('Profiler.enable');
-        await session.post('Profiler.start');
-      } else if (session) {
-        const { profile } = await session.post('Profiler.stop');
-        await writeFile(message.file!, JSON.stringify(profile));
-        session.disconnect();
-        session = undefined;
-      }
+      await handleProfileMessage(message.action!, message.file);
       process.send!({ type: 'profile', action: message.action });
     } else if (message.type === 'stop') {
       server.closeAllConnections();
