@@ -12,7 +12,7 @@
 //   parent → { type: 'stop' }: stop accepting, close everything, exit.
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:http';
-import { type AuthCache, createAuthCache, extractBearer } from '@authcache/core';
+import { type AuthCache, createAuthCache, extractBearer, nodeAuthorization } from '@authcache/core';
 import { patAuth as expressPatAuth } from '@authcache/express';
 import { patAuth as honoPatAuth } from '@authcache/hono';
 import { patAuth as koaPatAuth } from '@authcache/koa';
@@ -30,6 +30,8 @@ export type Framework = 'express' | 'koa' | 'hono';
 export type FrameworkVariant =
   | 'none'
   | 'control'
+  | 'control-header'
+  | 'control-sync'
   | 'static'
   | 'authcache'
   | 'authcache-redis'
@@ -126,6 +128,16 @@ function expressApp() {
       (req as { who?: Who }).who = CONTROL;
       next();
     },
+    'control-header': async (req, _res, next) => {
+      if (nodeAuthorization(req) === undefined) return void deny(_res);
+      await Promise.resolve();
+      (req as { who?: Who }).who = CONTROL;
+      next();
+    },
+    'control-sync': (req, _res, next) => {
+      (req as { who?: Who }).who = CONTROL;
+      next();
+    },
     static: (req, res, next) => {
       if (!staticMatch(req.headers.authorization)) return void deny(res);
       (req as { who?: Who }).who = STATIC;
@@ -165,6 +177,19 @@ function koaApp() {
       await Promise.resolve();
       ctx.state.who = CONTROL;
       await next();
+    },
+    'control-header': async (ctx, next) => {
+      if (nodeAuthorization(ctx.req) === undefined) {
+        ctx.status = 401;
+        return;
+      }
+      await Promise.resolve();
+      ctx.state.who = CONTROL;
+      await next();
+    },
+    'control-sync': (ctx, next) => {
+      ctx.state.who = CONTROL;
+      return next();
     },
     static: (ctx, next) => {
       if (!staticMatch(ctx.req.headers.authorization)) {
@@ -213,6 +238,16 @@ function honoApp() {
       await Promise.resolve();
       c.set('auth', CONTROL);
       await next();
+    },
+    'control-header': async (c, next) => {
+      if (c.req.header('authorization') === undefined) return c.body(null, 401);
+      await Promise.resolve();
+      c.set('auth', CONTROL);
+      await next();
+    },
+    'control-sync': (c, next) => {
+      c.set('auth', CONTROL);
+      return next();
     },
     static: honoBearerAuth({ token: staticToken || 'unused' }),
     authcache: patAuth,

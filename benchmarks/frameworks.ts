@@ -40,12 +40,17 @@ const VARIANTS = [
   'authcache',
   'authcache-redis',
   'db',
+  'control-header',
+  'control-sync',
 ] as const satisfies readonly FrameworkVariant[];
-const DEFAULT_VARIANTS = VARIANTS;
+/** `control-header` and `control-sync` (finer controls) run only when named in BENCH_VARIANTS. */
+const DEFAULT_VARIANTS = VARIANTS.filter((v) => v !== 'control-header' && v !== 'control-sync');
 
 const LABELS: Record<FrameworkVariant, string> = {
   none: 'no auth (ceiling)',
   control: 'async no-op middleware (control)',
+  'control-header': 'control + read Authorization',
+  'control-sync': 'sync no-op middleware',
   static: 'static bearer compare',
   authcache: 'patAuth, warm L1',
   'authcache-redis': 'patAuth + Redis tier',
