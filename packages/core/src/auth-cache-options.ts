@@ -5,9 +5,9 @@
  */
 import type { ScopeInvalidationResult } from './cache/scoped.js';
 import type { SecretVerificationOptions } from './secrets/verified.js';
+import type { AuthCacheStats } from './stats.js';
 import { isValidKindName, type TokenKinds } from './tokens.js';
 import type {
-  AuthCacheStats,
   InvalidationBus,
   InvalidationEvent,
   InvalidationScope,

@@ -20,10 +20,10 @@ import { createScoped } from './cache/scoped.js';
 import { snapshotStats } from './cache/snapshot.js';
 import { createStaleOnError } from './cache/stale.js';
 import { createSplitSecrets, splitAwareHasher, touchesForCache } from './secrets/verified.js';
+import type { AuthCacheStats } from './stats.js';
 import { createTokenFormat, hashToken as sha256Hex } from './tokens.js';
 import { createTouchScheduler } from './touch.js';
 import type {
-  AuthCacheStats,
   InvalidationBus,
   InvalidationEvent,
   InvalidationMessage,

@@ -62,6 +62,7 @@ export {
   scryptVerifier,
   shaCryptVerifier,
 } from './secrets/verifiers.js';
+export type { AuthCacheStats, BusHealth, KindStats, TierHealth } from './stats.js';
 export * from './tokens.js';
 export type { TouchScheduler, TouchSchedulerOptions } from './touch.js';
 export { createTouchScheduler } from './touch.js';

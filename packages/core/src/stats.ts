@@ -112,18 +112,4 @@ export interface AuthCacheStats extends KindStats {
   tombstones: number;
 }
 
-/** What the auth cache reads from a shared tier's optional `stats()`. */
-export interface TierHealth {
-  /** The tier's circuit breaker, if it has one. */
-  readonly state?: 'closed' | 'open' | 'half-open';
-}
-
-/** What the auth cache reads from a bus's optional `stats()`. */
-export interface BusHealth {
-  /** Whether the bus's subscription (listening connection, stream reader) is up. */
-  readonly connected: boolean;
-  /** Epoch ms (`Date.now`) of the last message or catch-up row received; `null`: none yet. */
-  readonly lastMessageAt: number | null;
-  /** Messages delivered by catch-up reads rather than live. */
-  readonly caughtUp: number;
-}
+export type { BusHealth, TierHealth } from './types.js';

@@ -1,7 +1,3 @@
-import type { BusHealth, TierHealth } from './stats.js';
-
-export type { AuthCacheStats, BusHealth, KindStats, TierHealth } from './stats.js';
-
 /** Who a credential belongs to. Stores build it; adapters hang it on the request. */
 export interface Identity {
   /** Token kind that resolved it: `pat`, `daemon`, `sigv4`, `jwt`, or a custom kind. */
@@ -216,4 +212,20 @@ export type InvalidationEvent =
 /** Minimal logger. Messages never contain a token or a secret. */
 export interface Logger {
   warn(message: string, details?: Record<string, unknown>): void;
+}
+
+/** What the auth cache reads from a shared tier's optional `stats()`. */
+export interface TierHealth {
+  /** The tier's circuit breaker, if it has one. */
+  readonly state?: 'closed' | 'open' | 'half-open';
+}
+
+/** What the auth cache reads from a bus's optional `stats()`. */
+export interface BusHealth {
+  /** Whether the bus's subscription (listening connection, stream reader) is up. */
+  readonly connected: boolean;
+  /** Epoch ms (`Date.now`) of the last message or catch-up row received; `null`: none yet. */
+  readonly lastMessageAt: number | null;
+  /** Messages delivered by catch-up reads rather than live. */
+  readonly caughtUp: number;
 }
