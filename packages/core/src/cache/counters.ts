@@ -11,23 +11,33 @@ const MAX_KINDS = 64;
 /** Where the counters of kinds past {@link MAX_KINDS} go. */
 export const OTHER_KIND = '*';
 
-/** The counters that have no kind. */
-export interface GlobalCounters {
-  malformed: number;
-  l2Errors: number;
-  tierUntrusted: number;
-  tierRetries: number;
-  publishRetries: number;
-  negativeEvictions: number;
-  touchesQueued: number;
-  touchedTokens: number;
-  touchBatches: number;
-  touchErrors: number;
-  /** The verified-secret cache of split tokens (see `AuthCacheStats`). */
-  secretHits: number;
-  secretVerifications: number;
-  secretMismatches: number;
-  secretBusy: number;
+/**
+ * The counters that have no kind: named once here, typed and documented in `AuthCacheStats`
+ * (stats.ts), created at zero and copied into `stats()` from this list.
+ */
+const GLOBAL_COUNTERS = [
+  'malformed',
+  'l2Errors',
+  'tierUntrusted',
+  'tierRetries',
+  'publishRetries',
+  'negativeEvictions',
+  'touchesQueued',
+  'touchedTokens',
+  'touchBatches',
+  'touchErrors',
+  'secretHits',
+  'secretVerifications',
+  'secretMismatches',
+  'secretBusy',
+] as const satisfies readonly (keyof AuthCacheStats)[];
+
+export type GlobalCounters = Record<(typeof GLOBAL_COUNTERS)[number], number>;
+
+function globalCounters(from?: GlobalCounters): GlobalCounters {
+  const out = {} as GlobalCounters;
+  for (const name of GLOBAL_COUNTERS) out[name] = from ? from[name] : 0;
+  return out;
 }
 
 export interface Counters extends GlobalCounters {
@@ -82,20 +92,7 @@ export function createCounters(kinds: readonly string[] = []): Counters {
   }
 
   return {
-    malformed: 0,
-    l2Errors: 0,
-    tierUntrusted: 0,
-    tierRetries: 0,
-    publishRetries: 0,
-    negativeEvictions: 0,
-    touchesQueued: 0,
-    touchedTokens: 0,
-    touchBatches: 0,
-    touchErrors: 0,
-    secretHits: 0,
-    secretVerifications: 0,
-    secretMismatches: 0,
-    secretBusy: 0,
+    ...globalCounters(),
     forKind,
     kinds() {
       const totals = createKindStats();
@@ -133,20 +130,7 @@ export function countersSnapshot(
   return {
     ...totals,
     byKind,
-    malformed: counters.malformed,
-    l2Errors: counters.l2Errors,
-    tierUntrusted: counters.tierUntrusted,
-    tierRetries: counters.tierRetries,
-    publishRetries: counters.publishRetries,
+    ...globalCounters(counters),
     invalidations: totals.invalidationsLocal + totals.invalidationsBus,
-    negativeEvictions: counters.negativeEvictions,
-    touchesQueued: counters.touchesQueued,
-    touchedTokens: counters.touchedTokens,
-    touchBatches: counters.touchBatches,
-    touchErrors: counters.touchErrors,
-    secretHits: counters.secretHits,
-    secretVerifications: counters.secretVerifications,
-    secretMismatches: counters.secretMismatches,
-    secretBusy: counters.secretBusy,
   };
 }
