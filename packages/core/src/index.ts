@@ -50,6 +50,7 @@ export type {
 export { createJwtVerifier, jwtIdentity } from './http-jwt.js';
 export type { MetricFamily, MetricSample } from './metrics.js';
 export { metricFamilies } from './metrics.js';
+export { toRequestAuth } from './request-auth.js';
 export type { Backoff, BackoffOptions } from './retry.js';
 export { createBackoff, sleep } from './retry.js';
 export * from './scopes.js';

@@ -4,6 +4,7 @@ import {
   type InvalidationEvent,
   type Logger,
   type RequestAuth,
+  toRequestAuth,
 } from '@authcache/core';
 import type { WebSocket } from 'ws';
 import { CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHORIZED, closeReason } from './close-codes.js';
@@ -99,7 +100,7 @@ export function createLiveConnections(options: LiveConnectionsOptions): LiveConn
     const result = await auth.resolveHash(connection.identity.kind, connection.tokenHash);
     if (connections.get(ws) !== connection || check !== connection.checks) return;
     if (result.ok) {
-      connection.identity = { ...result.identity, path: authPathOf(result.identity.kind) };
+      connection.identity = toRequestAuth(result.identity, authPathOf(result.identity.kind));
       return scheduleExpiry(ws, connection);
     }
     if (result.reason !== 'unavailable')
