@@ -38,6 +38,11 @@ for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-
   B64[c.charCodeAt(0)] = 1;
 }
 
+/** `token` if it is a b64token (RFC 6750 §2.1), else the `malformed` failure extraction gives. */
+export function checkBearerToken(token: string): string | CredentialFailure {
+  return isB64Token(token, 0, token.length) ? token : MALFORMED_TOKEN;
+}
+
 /** `value[start, end)` is a b64token: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`. */
 function isB64Token(value: string, start: number, end: number): boolean {
   let i = start;
@@ -76,12 +81,13 @@ const BEARER = 'bearer';
  */
 export function scanBearer(
   authorization: string | readonly string[] | null | undefined,
+  checkAlphabet = true,
 ): string | CredentialFailure {
   if (authorization === undefined || authorization === null) return MISSING;
   if (typeof authorization !== 'string') {
     if (authorization.length === 0) return MISSING;
     if (authorization.length > 1) return SEVERAL_HEADERS;
-    return scanBearer(authorization[0]);
+    return scanBearer(authorization[0], checkAlphabet);
   }
   // HTTP parsers already strip the optional whitespace around a field value (SP and HTAB only,
   // RFC 9110 §5.6.3); do the same for direct callers, and nothing more.
@@ -108,7 +114,7 @@ export function scanBearer(
   while (tokenStart < end && authorization.charCodeAt(tokenStart) === 32) tokenStart++;
   if (tokenStart === end) return NO_TOKEN;
   if (end - tokenStart > MAX_BEARER_TOKEN_LENGTH) return TOO_LONG;
-  if (!isB64Token(authorization, tokenStart, end)) return MALFORMED_TOKEN;
+  if (checkAlphabet && !isB64Token(authorization, tokenStart, end)) return MALFORMED_TOKEN;
   return authorization.slice(tokenStart, end);
 }
 
@@ -239,12 +245,18 @@ export function selectCredential(
   return typeof token === 'string' ? { ok: true, token } : token;
 }
 
-/** {@link selectCredential} without the result object: the token, or why there is none. */
+/**
+ * {@link selectCredential} without the result object: the token, or why there is none. With
+ * `checkAlphabet` false, a token from the header is returned without the b64token alphabet check
+ * (every other check is made): the caller must run {@link checkBearerToken} before the token is
+ * used for anything but a lookup that can only match a well-formed token.
+ */
 export function selectToken(
   authorization: string | readonly string[] | null | undefined,
   otherToken?: string | null,
+  checkAlphabet = true,
 ): string | CredentialFailure {
-  const fromHeader = scanBearer(authorization);
+  const fromHeader = scanBearer(authorization, checkAlphabet);
   if (otherToken === undefined || otherToken === null || otherToken === '') return fromHeader;
   const headerPresent = typeof fromHeader === 'string' || fromHeader.reason === 'malformed';
   if (headerPresent) return SEVERAL_WAYS;

@@ -423,6 +423,43 @@ describe("Authenticator.request: the adapters' allocation-free form", () => {
     await auth.close();
   });
 
+  it('checks the b64token alphabet past the cache: the same 400, warm or cold, with or without peek', async () => {
+    const { mem, auth } = await warmCache();
+    const noPeek = { ...auth, peek: undefined } as unknown as AuthCache;
+    const withJwt = createAuthenticator({
+      auth,
+      kinds: ['pat'],
+      jwt: { secret: 'x'.repeat(32) },
+    });
+    const authenticators = [
+      createAuthenticator({ auth, kinds: ['pat'] }),
+      createAuthenticator({ auth: noPeek, kinds: ['pat'] }),
+      withJwt,
+    ];
+    const findsBefore = mem.calls.find;
+    // The live token with one character replaced: right prefix and length, so only the alphabet
+    // tells it apart, and a JWT-looking value with a bad character.
+    const middle = 20;
+    const bad = ['!', '"', ',', ';', '\\', 'é', '\u0000', '\u2028', '=', '@', '%'].map(
+      (c) => `${live.slice(0, middle)}${c}${live.slice(middle + 1)}`,
+    );
+    bad.push('eyJhbGciOiJIUzI1NiJ9.e30!.sig');
+    for (const authenticator of authenticators) {
+      for (const value of bad) {
+        const outcome = await authenticator.request(`Bearer ${value}`);
+        expect(outcome, JSON.stringify(value)).toBeInstanceOf(AuthRejection);
+        const { error } = outcome as AuthRejection;
+        expect(error.status, JSON.stringify(value)).toBe(400);
+        expect(error.body).toContain('Malformed bearer token');
+      }
+      // …and the live token itself is still accepted after all of them.
+      expect(await authenticator.request(`Bearer ${live}`)).toMatchObject({ path: 'pat' });
+    }
+    // No malformed token reached the store.
+    expect(mem.calls.find).toBe(findsBefore);
+    await auth.close();
+  });
+
   it('turns a throwing auth cache into a rejected promise, never a synchronous throw', async () => {
     const { auth } = await warmCache();
     const broken = {
