@@ -190,6 +190,22 @@ export function nodeAuthorization(req: NodeHeaderSource): string | readonly stri
   return authorizationValues(raw);
 }
 
+/**
+ * The `Authorization` header(s) in a node request's `rawHeaders` alone: `undefined` when none,
+ * the value when sent once, every value when repeated (which {@link extractBearer} rejects as
+ * `malformed`). One pass; allocates nothing unless the header is repeated. For adapters that
+ * know `rawHeaders` is what the framework would read (see the Hono adapter).
+ */
+export function rawAuthorization(raw: readonly string[]): string | readonly string[] | undefined {
+  let found: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!isAuthorizationName(raw[i]!)) continue;
+    if (found !== undefined) return authorizationValues(raw);
+    found = raw[i + 1] ?? '';
+  }
+  return found;
+}
+
 /** Whether `rawHeaders` hold more than one `Authorization` header. Allocates nothing. */
 function repeatsAuthorization(raw: readonly string[]): boolean {
   let seen = false;

@@ -35,6 +35,7 @@ export {
   fetchAuthorization,
   MAX_BEARER_TOKEN_LENGTH,
   nodeAuthorization,
+  rawAuthorization,
   selectCredential,
 } from './http-credentials.js';
 export type { AuthErrorLike, HttpAuthError, HttpErrorOptions } from './http-errors.js';

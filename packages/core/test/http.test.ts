@@ -12,6 +12,7 @@ import {
   isCorsPreflight,
   MAX_BEARER_TOKEN_LENGTH,
   nodeAuthorization,
+  rawAuthorization,
   selectCredential,
   toHttpError,
 } from '../src/index.js';
@@ -109,6 +110,22 @@ describe('nodeAuthorization', () => {
     expect(nodeAuthorization(req('Bearer a', [...rawHeaders, 'Proxy-Authorization', 'd']))).toBe(
       'Bearer a',
     );
+  });
+});
+
+describe('rawAuthorization', () => {
+  it('reads the value from rawHeaders alone, in any case, and every value when repeated', () => {
+    const a = `Bearer ${token}`;
+    expect(rawAuthorization(['Host', 'x', 'AUTHORIZATION', a, 'Accept', '*/*'])).toBe(a);
+    expect(rawAuthorization(['Host', 'x'])).toBeUndefined();
+    expect(rawAuthorization([])).toBeUndefined();
+    expect(rawAuthorization(['authorization', ''])).toBe('');
+    expect(rawAuthorization(['authorization', a, 'Host', 'x', 'AuThOrIzAtIoN', 'Basic b'])).toEqual(
+      [a, 'Basic b'],
+    );
+    expect(
+      rawAuthorization(['x-authorizatio', 'b', 'Proxy-Authorization', 'c', 'authorization', a]),
+    ).toBe(a);
   });
 });
 

@@ -81,7 +81,7 @@ describe('toRequestAuth', () => {
       '': 7,
       '0': 'index zero',
       '12': 'index twelve',
-      'ünïcødé': 8,
+      ünïcødé: 8,
       constructor: 9,
       toString: 10,
     };
@@ -97,7 +97,9 @@ describe('toRequestAuth', () => {
 
   it('a `__proto__` own key stays an own property and the prototype is untouched', () => {
     const identity = freezeIdentity(
-      JSON.parse('{"kind":"pat","tokenId":"1","subject":"s","scopes":[],"expiresAt":null,"__proto__":{"admin":true}}'),
+      JSON.parse(
+        '{"kind":"pat","tokenId":"1","subject":"s","scopes":[],"expiresAt":null,"__proto__":{"admin":true}}',
+      ),
     );
     const auth = expectSameCopy(identity);
     expect(Object.hasOwn(auth, '__proto__')).toBe(true);
@@ -136,7 +138,14 @@ describe('toRequestAuth', () => {
       console.log(JSON.stringify({ blocked, auth: toRequestAuth(identity, 'pat') }));`;
     const out = execFileSync(
       process.execPath,
-      ['--disallow-code-generation-from-strings', '--import', 'tsx', '--input-type=module', '-e', script],
+      [
+        '--disallow-code-generation-from-strings',
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        script,
+      ],
       { encoding: 'utf8' },
     );
     expect(JSON.parse(out)).toEqual({

@@ -18,9 +18,11 @@ import {
   PAT_KINDS,
   type RequestAuth,
   type RequestOutcome,
+  rawAuthorization,
 } from '@authcache/core';
 import type { Context, MiddlewareHandler, Next } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { createNodeRequestProbe } from './node-request.js';
 
 export type {
   AuthErrorLike,
@@ -93,6 +95,23 @@ function settle(c: Context<AuthEnv>, next: Next, outcome: RequestOutcome): Promi
   return next();
 }
 
+/** Learns, once per process, how to tell an untouched node-server request (node-request.ts). */
+const probe = createNodeRequestProbe();
+
+/** The request's `Authorization` value(s), as `c.req.header()` would give them. */
+function authorizationOf(c: Context): string | readonly string[] | null | undefined {
+  const incoming = (c.env as { incoming?: NodeHeaderSource } | undefined)?.incoming;
+  if (incoming === undefined) return c.req.header('authorization');
+  const raw = c.req.raw;
+  // On @hono/node-server, while no one has touched the request's headers: the node request's
+  // own, without building them (≈ 1 µs a request).
+  if (probe.untouched(raw, incoming)) return rawAuthorization(incoming.rawHeaders!);
+  // Fetch `Headers` join repeated headers (or, on @hono/node-server upgrades, keep the
+  // first); the node request underneath tells whether several were sent.
+  const value = probe.learnFrom(raw, incoming, () => c.req.header('authorization'));
+  return fetchAuthorization(value, incoming);
+}
+
 function middleware(options: HonoBearerAuthOptions): MiddlewareHandler<AuthEnv> {
   const { request } = createAuthenticator(options);
   const { getToken, skip } = options;
@@ -107,13 +126,7 @@ function middleware(options: HonoBearerAuthOptions): MiddlewareHandler<AuthEnv> 
       return next();
     }
     if (skip?.(c)) return next();
-    // Fetch `Headers` join repeated headers (or, on @hono/node-server upgrades, keep the
-    // first); the node request underneath tells whether several were sent.
-    const incoming = (c.env as { incoming?: NodeHeaderSource } | undefined)?.incoming;
-    const outcome = request(
-      fetchAuthorization(c.req.header('authorization'), incoming),
-      getToken?.(c),
-    );
+    const outcome = request(authorizationOf(c), getToken?.(c));
     if (outcome instanceof Promise) return outcome.then((value) => settle(c, next, value));
     return settle(c, next, outcome);
   };
