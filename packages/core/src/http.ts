@@ -25,6 +25,7 @@ export type AuthPath = 'daemon_token' | 'pat' | 'jwt' | (string & {});
  * change what later requests see: `req.auth.scopes.push(…)` throws a `TypeError`.
  */
 export interface RequestAuth extends Identity {
+  /** How this request proved the identity. An identity's own `path` field never replaces it. */
   readonly path: AuthPath;
 }
 
