@@ -22,6 +22,8 @@ const LABELS: Record<InstructionsVariant, string> = {
   none: 'no auth (ceiling)',
   control: 'async no-op middleware (control)',
   header: 'control + read Authorization',
+  read: 'sync: read Authorization, set the variable',
+  hash: 'sync: read Authorization + SHA-256 only',
   authcache: 'patAuth, warm L1',
 };
 
@@ -34,7 +36,7 @@ const config = {
   windows: envNumber('BENCH_WINDOWS', 5),
 };
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -43,10 +45,15 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function load(port: number, tokens: readonly string[], amount: number): Promise<number> {
+export async function load(
+  port: number,
+  tokens: readonly string[],
+  amount: number,
+  connections = config.connections,
+): Promise<number> {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}`,
-    connections: config.connections,
+    connections,
     amount,
     timeout: 120,
     requests: tokens.map((token) => ({

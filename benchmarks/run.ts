@@ -5,6 +5,7 @@ import { benchCoreResolve } from './core-resolve.js';
 import { benchFrameworks, benchTtl } from './frameworks.js';
 import { benchHttpAuth } from './http-auth.js';
 import { benchInstructions } from './instructions.js';
+import { benchMiddleware } from './middleware.js';
 import { benchSecrets } from './secrets.js';
 import { benchSigV4 } from './sigv4.js';
 
@@ -21,6 +22,7 @@ const benches: Record<string, () => Promise<void>> = {
 const onDemand: Record<string, () => Promise<void>> = {
   ttl: benchTtl,
   instructions: benchInstructions,
+  middleware: benchMiddleware,
 };
 if (only && !Object.hasOwn(benches, only) && !Object.hasOwn(onDemand, only)) {
   const known = [...Object.keys(benches), ...Object.keys(onDemand)];
