@@ -13,10 +13,11 @@
  * literal can't copy faithfully (a `__proto__` key, symbol keys) and past {@link MAX_SHAPES}
  * distinct shapes, the copy is the plain spread.
  */
-import type { AuthPath, RequestAuth } from './http.js';
 import type { Identity } from './types.js';
 
-type Copier = (identity: Identity, path: AuthPath) => RequestAuth;
+/** `RequestAuth` (http.ts) without importing it: an identity plus how the request proved it. */
+type WithPath = Identity & { readonly path: string };
+type Copier = (identity: Identity, path: string) => WithPath;
 
 /** Distinct identity shapes given a generated copier; later shapes are spread. */
 export const MAX_SHAPES = 256;
@@ -29,9 +30,9 @@ const MAX_KEYS = 64;
  * (a store's extra column) never replaces it.
  */
 const spread: Copier = (identity, path) => {
-  const auth = { path, ...identity } as { path: AuthPath };
+  const auth = { path, ...identity } as { path: string };
   if (auth.path !== path) auth.path = path;
-  return auth as RequestAuth;
+  return auth as WithPath;
 };
 
 const byIdentity = new WeakMap<object, Copier>();
@@ -43,10 +44,13 @@ let codegen = true;
  * order. An identity's own `path` field, if it has one, does not replace `path`. Never mutates
  * `identity`.
  */
-export function toRequestAuth(identity: Identity, path: AuthPath): RequestAuth {
+export function toRequestAuth<P extends string>(
+  identity: Identity,
+  path: P,
+): Identity & { readonly path: P } {
   const copy = byIdentity.get(identity);
-  if (copy !== undefined) return copy(identity, path);
-  return copierOf(identity)(identity, path);
+  if (copy !== undefined) return copy(identity, path) as Identity & { readonly path: P };
+  return copierOf(identity)(identity, path) as Identity & { readonly path: P };
 }
 
 function copierOf(identity: Identity): Copier {
