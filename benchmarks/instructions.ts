@@ -70,6 +70,42 @@ export async function load(
   return result['2xx'];
 }
 
+/**
+ * Starts one `instructions-server.ts` on a free port with `env` added, under `wrapper` when
+ * given (e.g. valgrind and its options), and resolves once it listens. The caller kills it.
+ */
+export async function startServer(
+  env: Record<string, string>,
+  wrapper: readonly string[] = [],
+): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const server = fileURLToPath(new URL('./instructions-server.ts', import.meta.url));
+  const node = [process.execPath, '--conditions=source', '--import', 'tsx', server];
+  const [command, ...args] = [...wrapper, ...node];
+  const child = spawn(command!, args, {
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('listening')) resolve();
+      });
+      child.once('exit', (code) =>
+        reject(new Error(`${env.BENCH_FRAMEWORK}/${env.BENCH_VARIANT} exited ${code}: ${stderr}`)),
+      );
+    });
+  } catch (error) {
+    child.kill('SIGTERM');
+    throw error;
+  }
+  return { child, port };
+}
+
 function callgrindControl(flag: '-z' | '-d', pid: number): void {
   const out = spawnSync('callgrind_control', [flag, String(pid)], { encoding: 'utf8' });
   if (out.status !== 0)
@@ -121,45 +157,17 @@ async function measure(
   tokens: readonly string[],
   dir: string,
 ): Promise<Count> {
-  const port = await freePort();
-  const server = fileURLToPath(new URL('./instructions-server.ts', import.meta.url));
-  const child: ChildProcess = spawn(
-    'valgrind',
+  const { child, port } = await startServer(
+    { BENCH_FRAMEWORK: framework, BENCH_VARIANT: variant, BENCH_TOKENS_FILE: tokensFile },
     [
+      'valgrind',
       '--tool=callgrind',
       '--separate-threads=yes',
       '--dump-instr=no',
       `--callgrind-out-file=${join(dir, 'cg.%p')}`,
-      process.execPath,
-      '--conditions=source',
-      '--import',
-      'tsx',
-      server,
     ],
-    {
-      env: {
-        ...process.env,
-        BENCH_FRAMEWORK: framework,
-        BENCH_VARIANT: variant,
-        BENCH_TOKENS_FILE: tokensFile,
-        PORT: String(port),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
   );
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-4000);
-  });
   try {
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('listening')) resolve();
-      });
-      child.once('exit', (code) =>
-        reject(new Error(`${framework}/${variant} exited ${code}: ${stderr}`)),
-      );
-    });
     await load(port, tokens, config.warm);
     // The JIT's background compiles run late under valgrind: count windows until two in a row
     // agree within 3 % on the main thread (at most `config.windows`), and report the last.

@@ -11,14 +11,12 @@
 //
 // Run: npx -y pnpm@10 bench middleware   (BENCH_FRAMEWORKS, BENCH_ROUNDS (3),
 // BENCH_WARM_REQUESTS (20000), BENCH_REQUESTS (60000), BENCH_CONNECTIONS (50), BENCH_TOKENS (1000))
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { generateToken } from '@authcache/core';
 import { envNumber } from './env.js';
-import { freePort, load } from './instructions.js';
+import { load, startServer } from './instructions.js';
 import type { InstructionsVariant } from './instructions-server.js';
 
 const VARIANTS = ['read', 'hash', 'authcache'] as const satisfies readonly InstructionsVariant[];
@@ -54,36 +52,13 @@ async function measure(
   tokensFile: string,
   tokens: readonly string[],
 ): Promise<Timing> {
-  const port = await freePort();
-  const server = fileURLToPath(new URL('./instructions-server.ts', import.meta.url));
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', server],
-    {
-      env: {
-        ...process.env,
-        BENCH_FRAMEWORK: framework,
-        BENCH_VARIANT: variant,
-        BENCH_TOKENS_FILE: tokensFile,
-        BENCH_TIME: '1',
-        PORT: String(port),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-4000);
+  const { child, port } = await startServer({
+    BENCH_FRAMEWORK: framework,
+    BENCH_VARIANT: variant,
+    BENCH_TOKENS_FILE: tokensFile,
+    BENCH_TIME: '1',
   });
   try {
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('listening')) resolve();
-      });
-      child.once('exit', (code) =>
-        reject(new Error(`${framework}/${variant} exited ${code}: ${stderr}`)),
-      );
-    });
     await load(port, tokens, config.warm, config.connections);
     await timing(port);
     const served = await load(port, tokens, config.requests, config.connections);
