@@ -21,7 +21,10 @@ export interface TouchSchedulerOptions {
 /** Collects "token used" marks and writes them in batches, at most once per interval per token. */
 export interface TouchScheduler {
   record(key: string, kind: string, tokenId: string): void;
-  /** Writes everything pending now. Never rejects. */
+  /**
+   * Writes everything pending now, after the cluster-wide claims already asked for have been
+   * answered (a claim won just before shutdown is written, not lost). Never rejects.
+   */
   flush(): Promise<void>;
   close(): Promise<void>;
 }
@@ -34,6 +37,8 @@ export function createTouchScheduler(options: TouchSchedulerOptions): TouchSched
   let pending = new Map<string, { kind: string; tokenId: string }>();
   let timer: NodeJS.Timeout | undefined;
   let inflight: Promise<void> = Promise.resolve();
+  /** Claims asked of the tier and not answered yet (each settles once its use is queued or not). */
+  const claims = new Set<Promise<unknown>>();
 
   const schedule = () => {
     if (timer) return;
@@ -67,10 +72,12 @@ export function createTouchScheduler(options: TouchSchedulerOptions): TouchSched
       // A tier that throws synchronously is a failed claim, like any other tier failure.
       claim = Promise.reject(error);
     }
-    claim.then(
+    const settled = claim.then(
       (won) => won && enqueue(key, kind, tokenId),
       () => enqueue(key, kind, tokenId),
     );
+    claims.add(settled);
+    void settled.then(() => claims.delete(settled));
   }
 
   async function write(batch: Map<string, { kind: string; tokenId: string }>): Promise<void> {
@@ -99,6 +106,13 @@ export function createTouchScheduler(options: TouchSchedulerOptions): TouchSched
   }
 
   function flush(): Promise<void> {
+    // Only the claims asked so far: under steady traffic new ones keep coming, and the tier's own
+    // timeout bounds how long these take.
+    if (claims.size > 0) return Promise.allSettled([...claims]).then(flushNow);
+    return flushNow();
+  }
+
+  function flushNow(): Promise<void> {
     if (timer) {
       clearTimeout(timer);
       timer = undefined;
