@@ -175,7 +175,11 @@ export interface AuthCache {
    * shared-tier invalidations (see `stats().pendingTier`).
    */
   clear(): void;
-  /** Writes pending `last_used_at` touches now. */
+  /**
+   * Writes pending `last_used_at` touches now, after the shared tier has answered the touch
+   * claims already asked (bounded by the tier's timeout), so that a claim won just before a
+   * shutdown is written. `close()` does the same.
+   */
   flushTouches(): Promise<void>;
   /** Resolves when every bus subscription is live. */
   ready(): Promise<void>;
