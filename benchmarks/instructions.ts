@@ -36,7 +36,7 @@ const config = {
   windows: envNumber('BENCH_WINDOWS', 5),
 };
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
